@@ -1,0 +1,1 @@
+"""Datasets: synthetic and SEG-Y seismic sections, embedded and fastMRI MRI slices."""

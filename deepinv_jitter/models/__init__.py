@@ -1,0 +1,1 @@
+"""The paper's priors and unrolled-network builders on deepinv's GD / PGD."""

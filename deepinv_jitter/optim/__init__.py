@@ -1,0 +1,5 @@
+"""Jittering iterators for deepinv's unfolded optimisation algorithms."""
+
+from .jitter import JitterGDIteration, JitterPGDIteration, jitterize
+
+__all__ = ["JitterGDIteration", "JitterPGDIteration", "jitterize"]

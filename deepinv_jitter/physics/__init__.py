@@ -1,0 +1,5 @@
+"""Forward operators that deepinv lacks."""
+
+from .seismic import SeismicDeconvolution, ricker
+
+__all__ = ["SeismicDeconvolution", "ricker"]

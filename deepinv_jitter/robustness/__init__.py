@@ -1,0 +1,1 @@
+"""Robustness evaluation: attacks in measurement space, out-of-distribution edits, tables, curves."""
