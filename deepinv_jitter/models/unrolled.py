@@ -1,0 +1,175 @@
+r"""Builders of the paper's unrolled networks on deepinv's own GD / PGD (``unfold=True``)."""
+
+from __future__ import annotations
+
+import deepinv as dinv
+import torch
+from deepinv.utils.mixins import MRIMixin
+
+from .priors import DnCNNPrior, SeismicCNN
+
+__all__ = ["build_unrolled", "initial_iterate", "estimate_stepsize"]
+
+_INITS = ("auto", "y", "adjoint")
+_ALGOS = ("gd", "pgd")
+
+
+def initial_iterate(y: torch.Tensor, physics, init: str = "auto") -> torch.Tensor:
+    r"""The first iterate :math:`x_0`: :math:`y` for square operators, :math:`A^\top y` otherwise.
+
+    ``"auto"`` picks :math:`y` when :math:`A^\top y` has the shape of :math:`y` and the measurement lives in
+    the image domain (convolutions, denoising, inpainting, the seismic operator), and :math:`A^\top y` for
+    MRI (k-space measurements) and for non-square operators.
+
+    :param torch.Tensor y: measurement.
+    :param deepinv.physics.LinearPhysics physics: forward operator.
+    :param str init: ``"auto"``, ``"y"`` or ``"adjoint"``.
+    :return: (:class:`torch.Tensor`) :math:`x_0`.
+    :raises ValueError: for an unknown ``init``.
+
+    >>> import torch, deepinv as dinv
+    >>> y = torch.ones(1, 1, 4, 4)
+    >>> bool(torch.equal(initial_iterate(y, dinv.physics.Denoising()), y))
+    True
+    """
+    if init not in _INITS:
+        raise ValueError(f"init must be one of {_INITS}, got {init!r}")
+    if init == "y":
+        return y
+    xt = physics.A_adjoint(y)
+    if init == "adjoint" or isinstance(physics, MRIMixin) or xt.shape != y.shape:
+        return xt
+    return y
+
+
+def estimate_stepsize(physics, x_shape, n_power_iter: int = 50, seed: int = 0) -> float:
+    r""":math:`1/\|A\|^2` from power iteration on :math:`A^\top A` (deepinv's ``compute_norm``).
+
+    :param deepinv.physics.LinearPhysics physics: forward operator.
+    :param tuple x_shape: shape of one input batch, e.g. ``(1, 1, 128, 64)``.
+    :param int n_power_iter: power iterations. Default 50.
+    :param int seed: seed of the random start vector.
+    :return: (float) the step size.
+
+    >>> import deepinv as dinv
+    >>> round(estimate_stepsize(dinv.physics.Denoising(), (1, 1, 8, 8)), 3)
+    1.0
+    """
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(tuple(x_shape), generator=g).to(getattr(physics, "device", "cpu") or "cpu")
+    norm = physics.compute_norm(x, max_iter=n_power_iter, tol=1e-6, verbose=False)
+    return float(1.0 / float(norm))
+
+
+def _conditioning_hook(denoiser, init):
+    def hook(module, args, kwargs):
+        y = args[0] if len(args) > 0 else kwargs["y"]
+        physics = args[1] if len(args) > 1 else kwargs["physics"]
+        denoiser.set_context(initial_iterate(y, physics, init).detach())
+
+    return hook
+
+
+def build_unrolled(
+    physics,
+    prior: str | torch.nn.Module = "seismic",
+    algorithm: str = "gd",
+    n_iter: int = 5,
+    stepsize: float | None = None,
+    learn_stepsize: bool = True,
+    x_shape: tuple | None = None,
+    init: str = "auto",
+    channels: int | None = None,
+    hidden: int = 32,
+    depth: int | None = None,
+    condition_on_y: bool = False,
+):
+    r"""An unrolled network: deepinv's ``GD`` (RED prior) or ``PGD`` (PnP prior) with ``unfold=True``.
+
+    .. math::
+
+        \text{gd:}\ x_{k+1} = x_k - \gamma\left(A^\top(Ax_k - y) + N(x_k)\right),\qquad
+        \text{pgd:}\ x_{k+1} = D\left(x_k - \gamma A^\top(Ax_k - y)\right)
+
+    for :math:`k = 0..n_{iter}-1`, with one weight-tied learned network (:math:`N` = residual of
+    :math:`D`), :math:`x_0` from :func:`initial_iterate` and a learnable scalar step size :math:`\gamma`
+    (``learn_stepsize=False`` keeps it fixed, so that it cannot shrink to cancel SGD jittering; the
+    ``"iterate"`` jitter scale is the other remedy). The result is a plain
+    :class:`deepinv.optim.BaseOptim`, so :func:`deepinv_jitter.jitterize` and deepinv's Trainer apply.
+
+    :param deepinv.physics.LinearPhysics physics: forward operator (used for the step size and, with
+        ``condition_on_y``, nothing else: the model is called as ``model(y, physics)``).
+    :param str, torch.nn.Module prior: ``"seismic"`` (:class:`SeismicCNN`), ``"dncnn"``
+        (:class:`DnCNNPrior`), or a denoiser module called as ``D(x, sigma)``.
+    :param str algorithm: ``"gd"`` (SGD jittering) or ``"pgd"`` (SPGD jittering).
+    :param int n_iter: unrolled iterations. Default 5.
+    :param float stepsize: initial :math:`\gamma`; ``None`` estimates :math:`1/\|A\|^2` (needs ``x_shape``).
+    :param bool learn_stepsize: make :math:`\gamma` a trainable parameter. Default ``True``.
+    :param tuple x_shape: input shape for the step-size estimate, e.g. ``(1, 1, 128, 64)``.
+    :param str init: ``"auto"``, ``"y"`` or ``"adjoint"`` (see :func:`initial_iterate`).
+    :param int channels: image channels of the built-in priors (default 1 for seismic, 2 for dncnn).
+    :param int hidden: feature channels of the built-in priors. Default 32.
+    :param int depth: conv layers of the built-in priors (default 5 for seismic, 8 for dncnn).
+    :param bool condition_on_y: seismic prior also sees :math:`x_0` (the paper's :math:`(y, x_k)`
+        conditioning), set by a forward pre-hook on the returned model.
+    :return: (:class:`deepinv.optim.BaseOptim`) the unrolled model, in train mode.
+    :raises ValueError: unknown ``algorithm``/``prior``/``init``, ``n_iter < 1``, ``stepsize <= 0``, or
+        ``stepsize=None`` without ``x_shape``; ``condition_on_y`` with a prior other than ``"seismic"``.
+    :raises TypeError: if ``prior`` is neither a known name nor a module.
+
+    >>> import torch, deepinv as dinv
+    >>> from deepinv_jitter.models import build_unrolled
+    >>> model = build_unrolled(dinv.physics.Denoising(), "seismic", "pgd", stepsize=1.0, hidden=8)
+    >>> y = torch.randn(2, 1, 16, 8)
+    >>> model(y, dinv.physics.Denoising()).shape
+    torch.Size([2, 1, 16, 8])
+    """
+    if algorithm not in _ALGOS:
+        raise ValueError(f"algorithm must be one of {_ALGOS}, got {algorithm!r}")
+    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
+        raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}")
+    if init not in _INITS:
+        raise ValueError(f"init must be one of {_INITS}, got {init!r}")
+    if stepsize is None:
+        if x_shape is None:
+            raise ValueError("stepsize=None needs x_shape to estimate 1/||A||^2; give one of them")
+        stepsize = estimate_stepsize(physics, x_shape)
+    if isinstance(stepsize, bool) or not isinstance(stepsize, (int, float)) or not stepsize > 0:
+        raise ValueError(f"stepsize must be a positive float, got {stepsize!r}")
+    if isinstance(prior, str):
+        if prior == "seismic":
+            denoiser = SeismicCNN(
+                channels=channels or 1,
+                hidden=hidden,
+                depth=depth or 5,
+                condition_on_y=condition_on_y,
+            )
+        elif prior == "dncnn":
+            denoiser = DnCNNPrior(channels=channels or 2, hidden=hidden, depth=depth or 8)
+        else:
+            raise ValueError(
+                f"prior must be 'seismic', 'dncnn' or a torch.nn.Module, got {prior!r}"
+            )
+    elif isinstance(prior, torch.nn.Module):
+        denoiser = prior
+    else:
+        raise TypeError(f"prior must be 'seismic', 'dncnn' or a torch.nn.Module, got {type(prior)}")
+    if condition_on_y and not isinstance(denoiser, SeismicCNN):
+        raise ValueError("condition_on_y=True needs prior='seismic'")
+
+    g_prior = dinv.optim.RED(denoiser) if algorithm == "gd" else dinv.optim.PnP(denoiser)
+    cls = dinv.optim.GD if algorithm == "gd" else dinv.optim.PGD
+    model = cls(
+        data_fidelity=dinv.optim.L2(),
+        prior=g_prior,
+        stepsize=float(stepsize),
+        lambda_reg=1.0,
+        g_param=0.0,  # unused by the priors; None would break deepinv's unfold (see notes)
+        max_iter=n_iter,
+        unfold=True,
+        trainable_params=["stepsize"] if learn_stepsize else [],
+        custom_init=lambda y, phys: initial_iterate(y, phys, init),
+    )
+    if condition_on_y:
+        model.register_forward_pre_hook(_conditioning_hook(denoiser, init), with_kwargs=True)
+    return model.train()
