@@ -8,3 +8,153 @@ tensor; the input is never modified in place.
 
 
 # --- MRI: a small bright lesion (MRI issue) -------------------------------------------------------
+
+
+def add_lesion(
+    x,
+    radius: float = 0.06,
+    intensity: float = 0.6,
+    generator=None,
+    center=None,
+    aspect: tuple[float, float] = (0.6, 1.0),
+    edge: float = 0.25,
+    threshold: float = 0.1,
+    return_mask: bool = False,
+):
+    r"""Insert one small bright elliptical lesion with a soft edge into each MRI image.
+
+    The offline stand-in for the paper's knee-tumour test images. With :math:`m = |x|` the magnitude
+    (``sqrt(re² + im²)`` for 2 channels), :math:`r` the per-image maximum of :math:`m` and
+    :math:`w \in [0, 1]` the lesion profile,
+
+    .. math::
+
+        m' = m + \text{intensity} \cdot r \cdot w, \qquad
+        w = \frac{1 - \tanh((\rho - 1) / \text{edge})}{1 - \tanh(-1 / \text{edge})},
+
+    where :math:`\rho` is the elliptical radius (1 on the ellipse). For 2-channel complex images the
+    phase is kept: :math:`x' = x + (m' - m)\, x / m` (phase 0 where :math:`m \approx 0`); 1-channel
+    images are real and get :math:`x' = x + \text{intensity} \cdot r \cdot w`.
+
+    The ellipse has semi-major axis ``radius * min(H, W)`` pixels, a minor/major ratio drawn uniformly in
+    ``aspect`` and a uniform random orientation. Its centre is drawn uniformly among pixels whose
+    magnitude exceeds ``threshold * r`` (inside the anatomy) and that are at least one radius from the
+    border, unless ``center`` fixes it. Each image of the batch gets its own lesion.
+
+    :param torch.Tensor x: images of shape ``(B, C, H, W)`` or ``(C, H, W)`` with ``C`` in {1, 2}.
+    :param float radius: semi-major axis as a fraction of ``min(H, W)``, in (0, 0.5].
+    :param float intensity: peak added magnitude, as a fraction of each image's maximum magnitude (>= 0).
+    :param torch.Generator, int, None generator: random generator, or an int seed (``None``: torch's global RNG).
+    :param tuple[float, float] center: optional fixed centre ``(row, col)`` as fractions of ``(H, W)``.
+    :param tuple[float, float] aspect: range of the minor/major axis ratio, ``0 < low <= high <= 1``.
+    :param float edge: width of the soft edge as a fraction of the radius (> 0).
+    :param float threshold: fraction of the maximum above which a pixel counts as anatomy.
+    :param bool return_mask: also return the lesion profile :math:`w` of shape ``(B, 1, H, W)``.
+    :return: the edited images (same shape, new tensor), and :math:`w` when ``return_mask``.
+
+    Raises ``TypeError`` when ``x`` is not a floating tensor or ``generator`` is neither a
+    ``torch.Generator``, an int nor ``None``; ``ValueError`` for a bad shape, ``radius``, ``intensity``,
+    ``center``, ``aspect``, ``edge`` or ``threshold``.
+
+    |sep|
+
+    :Examples:
+
+        >>> import torch
+        >>> x = torch.zeros(1, 2, 32, 32)
+        >>> x[:, 0, 4:28, 4:28] = 0.5
+        >>> x_edit, w = add_lesion(x, radius=0.1, intensity=1.0, generator=0, return_mask=True)
+        >>> x_edit.shape, round(float(x_edit.norm(dim=1).max()), 2)
+        (torch.Size([1, 2, 32, 32]), 1.0)
+        >>> bool((x_edit[:, 1] == 0).all())  # real image: the lesion keeps the phase
+        True
+    """
+    # Imported here: the module header is shared with the seismic section.
+    import math
+    import numbers
+
+    import torch
+
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}.")
+    if x.ndim not in (3, 4) or x.shape[-3] not in (1, 2):
+        raise ValueError(
+            f"x must have shape (B, C, H, W) or (C, H, W) with C in {{1, 2}}, got {tuple(x.shape)}."
+        )
+    if not isinstance(radius, numbers.Real) or not 0 < radius <= 0.5:
+        raise ValueError(
+            f"radius must be in (0, 0.5] (fraction of the image side), got {radius!r}."
+        )
+    if not isinstance(intensity, numbers.Real) or intensity < 0:
+        raise ValueError(f"intensity must be a number >= 0, got {intensity!r}.")
+    if (
+        not isinstance(aspect, (tuple, list))
+        or len(aspect) != 2
+        or not 0 < aspect[0] <= aspect[1] <= 1
+    ):
+        raise ValueError(f"aspect must be (low, high) with 0 < low <= high <= 1, got {aspect!r}.")
+    if not isinstance(edge, numbers.Real) or edge <= 0:
+        raise ValueError(f"edge must be a number > 0, got {edge!r}.")
+    if not isinstance(threshold, numbers.Real) or not 0 <= threshold < 1:
+        raise ValueError(f"threshold must be in [0, 1), got {threshold!r}.")
+    if center is not None and (
+        not isinstance(center, (tuple, list))
+        or len(center) != 2
+        or not all(isinstance(c, numbers.Real) and 0 <= c <= 1 for c in center)
+    ):
+        raise ValueError(f"center must be None or (row, col) fractions in [0, 1], got {center!r}.")
+    if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
+        generator = torch.Generator().manual_seed(int(generator))
+    elif generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}."
+        )
+
+    batched = x.ndim == 4
+    xb = x if batched else x.unsqueeze(0)
+    B, C, H, W = xb.shape
+    mag = xb.norm(dim=1) if C == 2 else xb[:, 0].abs()  # (B, H, W)
+    ref = mag.flatten(1).amax(dim=1)  # (B,)
+    semi_major = radius * min(H, W)
+    rows = torch.arange(H, dtype=torch.float64)
+    cols = torch.arange(W, dtype=torch.float64)
+    rr, cc = torch.meshgrid(rows, cols, indexing="ij")
+    margin = min(math.ceil(semi_major), (H - 1) // 2, (W - 1) // 2)
+    interior = torch.zeros(H, W, dtype=torch.bool)
+    interior[margin : H - margin, margin : W - margin] = True
+    # Random draws happen on the CPU with the given generator, so results do not depend on x.device.
+    device = generator.device if generator is not None else torch.device("cpu")
+    profiles = []
+    for b in range(B):
+        if center is None:
+            candidates = (mag[b].detach().cpu() > threshold * float(ref[b])) & interior
+            if not candidates.any():
+                candidates = interior
+            flat = torch.nonzero(candidates.flatten()).flatten()
+            pick = flat[int(torch.randint(len(flat), (1,), generator=generator, device=device))]
+            r0, c0 = float(pick // W), float(pick % W)
+        else:
+            r0, c0 = center[0] * (H - 1), center[1] * (W - 1)
+        u = torch.rand(2, generator=generator, device=device, dtype=torch.float64).cpu()
+        theta = float(u[0]) * math.pi
+        ratio = aspect[0] + float(u[1]) * (aspect[1] - aspect[0])
+        dr, dc = rr - r0, cc - c0
+        along = dr * math.cos(theta) + dc * math.sin(theta)
+        across = -dr * math.sin(theta) + dc * math.cos(theta)
+        rho = torch.sqrt((along / semi_major) ** 2 + (across / (ratio * semi_major)) ** 2)
+        w = (1 - torch.tanh((rho - 1) / edge)) / (1 - math.tanh(-1 / edge))
+        profiles.append(w)
+    w = torch.stack(profiles).unsqueeze(1).to(device=xb.device, dtype=xb.dtype)  # (B, 1, H, W)
+    added = w * (intensity * ref).view(B, 1, 1, 1)
+    if C == 2:
+        # Unit phase x / |x|; where |x| ~ 0 the phase is undefined and the lesion goes to the real part.
+        m = mag.unsqueeze(1)
+        safe = m > 1e-8 * ref.view(B, 1, 1, 1).clamp_min(1e-30)
+        unit = torch.where(safe, xb / m.clamp_min(1e-30), torch.zeros_like(xb))
+        unit[:, :1] = torch.where(safe, unit[:, :1], torch.ones_like(m))
+        out = xb + added * unit
+    else:
+        out = xb + added
+    if not batched:
+        out, w = out[0], w[0]
+    return (out, w) if return_mask else out
