@@ -1,0 +1,199 @@
+"""evaluate_robustness, the Gaussian perturbation, tables and figures, on deepinv's own physics."""
+
+import math
+
+import deepinv as dinv
+import pytest
+import torch
+
+from deepinv_jitter.robustness.evaluate import (
+    CONDITIONS,
+    evaluate_robustness,
+    gaussian_perturbation,
+    plot_attack_curves,
+    plot_examples,
+    plot_tradeoff,
+    results_markdown,
+)
+
+
+class Identity(torch.nn.Module):
+    """x_hat = y (for Denoising physics): the error is exactly the perturbation."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+        self.seen_training = []
+
+    def forward(self, y, physics):
+        self.seen_training.append(self.training)
+        return self.w * y
+
+
+class TinyNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, y, physics):
+        return y + 0.1 * self.conv(y)
+
+
+def _x(n=4, size=16):
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(n, 1, size, size, generator=g)
+
+
+def _psnr_oracle(x, err_sqnorm):
+    # per-sample range of x, MSE = ||err||^2 / n_pixels
+    rng = (x.flatten(1).amax(1) - x.flatten(1).amin(1)).double()
+    mse = err_sqnorm / x[0].numel()
+    return float((10 * torch.log10(rng**2 / mse)).mean())
+
+
+def test_zero_eps_gives_equal_conditions():
+    physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(0.05))
+    model = TinyNet()
+    r = evaluate_robustness(
+        model, physics, _x(), eps=0.0, ood_edit=lambda x, generator=None: x, curve_eps=[0.0]
+    )
+    ref = r.conditions["in_distribution"]
+    for c in CONDITIONS:
+        assert r.conditions[c]["psnr"] == pytest.approx(ref["psnr"], abs=1e-9)
+        assert r.conditions[c]["ssim"] == pytest.approx(ref["ssim"], abs=1e-9)
+    assert r.curve["psnr"][0] == pytest.approx(ref["psnr"], abs=1e-9)
+    assert r.n_samples == 4
+
+
+def test_gaussian_and_attack_psnr_match_the_budget_oracle():
+    # identity reconstructor, no noise: the error is delta, with ||delta|| = eps exactly (Gaussian).
+    x = _x()
+    physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(0.0))
+    eps = 0.3
+    r = evaluate_robustness(Identity(), physics, x, eps=eps, attack_steps=5, curve_eps=[0.0, eps])
+    assert r.conditions["gaussian"]["psnr"] == pytest.approx(
+        _psnr_oracle(x, torch.tensor(eps**2)), abs=1e-3
+    )
+    assert r.conditions["adversarial"]["psnr"] >= _psnr_oracle(x, torch.tensor(eps**2)) - 1e-3
+    assert r.curve["eps"] == [0.0, eps]
+    assert r.curve["psnr"][1] == pytest.approx(r.conditions["adversarial"]["psnr"], abs=1e-6)
+    assert "ood" not in r.conditions
+
+
+def test_attack_reaches_the_worst_case_of_a_biased_identity():
+    # x_hat = y + c: the worst delta of norm eps is eps * c / ||c||, error norm ||c|| + eps.
+    x = _x()
+    physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(0.0))
+    bias = 0.01
+    eps = 0.3
+
+    def model(y, physics):
+        return y + bias
+
+    r = evaluate_robustness(model, physics, x, eps=eps, attack_steps=10, curve_eps=[eps])
+    c_norm = bias * math.sqrt(x[0].numel())
+    oracle = _psnr_oracle(x, torch.tensor((c_norm + eps) ** 2))
+    assert r.conditions["adversarial"]["psnr"] == pytest.approx(oracle, abs=0.05)
+    assert r.conditions["adversarial"]["psnr"] < r.conditions["gaussian"]["psnr"]
+
+
+class Sharpen(torch.nn.Module):
+    """x_hat = y - 2 * laplacian(y): amplifies a checkerboard 17x, smooth signals hardly at all."""
+
+    def __init__(self):
+        super().__init__()
+        k = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+        self.register_buffer("k", k.view(1, 1, 3, 3))
+
+    def forward(self, y, physics):
+        return y - 2 * torch.nn.functional.conv2d(y, self.k, padding=1)
+
+
+def test_attack_beats_gaussian_and_is_deterministic():
+    t = torch.linspace(0, 1, 24)
+    x = (torch.sin(3 * t)[:, None] * torch.cos(2 * t)[None, :]).expand(3, 1, 24, 24).clone()
+    physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(0.01))
+    model = Sharpen()
+    kw = dict(eps=0.5, attack_steps=10, curve_eps=[0.0, 0.25, 0.5], seed=3)
+    r1 = evaluate_robustness(model, physics, x, **kw)
+    r2 = evaluate_robustness(model, physics, x, **kw)
+    assert r1.to_dict() == r2.to_dict()
+    c = r1.conditions
+    assert c["adversarial"]["psnr"] < c["gaussian"]["psnr"] - 1.5  # oracle: at most 4.8 dB
+    assert c["gaussian"]["psnr"] <= c["in_distribution"]["psnr"] + 1e-6
+    assert r1.curve["psnr"] == sorted(r1.curve["psnr"], reverse=True)
+    assert all(math.isfinite(v) for d in c.values() for v in d.values())
+
+
+def test_model_runs_in_eval_mode_and_mode_is_restored():
+    model = Identity().train()
+    physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(0.0))
+    evaluate_robustness(model, physics, _x(), eps=0.1, attack_steps=2, curve_eps=[0.1])
+    assert model.training
+    assert model.seen_training and not any(model.seen_training)
+
+
+def test_ood_edit_is_scored_against_the_edited_image():
+    x = _x()
+    physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(0.0))
+    calls = {}
+
+    def edit(x, generator=None):
+        calls["gen"] = generator
+        return x + 0.5
+
+    r = evaluate_robustness(Identity(), physics, x, eps=0.1, ood_edit=edit, curve_eps=[0.0])
+    assert isinstance(calls["gen"], torch.Generator)
+    # the identity reconstructs the edited image exactly (PSNR capped by deepinv's 1e-8 floor)
+    assert r.conditions["ood"]["psnr"] > 70
+    assert torch.allclose(r.examples["ood"]["x"], x[:1] + 0.5)
+
+
+def test_gaussian_perturbation_budget_relative_and_mask():
+    y = torch.randn(3, 2, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    d = gaussian_perturbation(y, 0.2, relative=True, generator=g)
+    assert torch.allclose(d.flatten(1).norm(dim=1), 0.2 * y.flatten(1).norm(dim=1), rtol=1e-5)
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., ::2] = 1
+    d = gaussian_perturbation(y, 1.0, mask=mask, generator=g)
+    assert torch.all(d[..., 1::2] == 0)
+    assert torch.allclose(d.flatten(1).norm(dim=1), torch.ones(3))
+    with pytest.raises(ValueError, match="eps"):
+        gaussian_perturbation(y, -1.0)
+
+
+def test_bad_arguments():
+    physics = dinv.physics.Denoising()
+    with pytest.raises(ValueError, match="eps"):
+        evaluate_robustness(Identity(), physics, _x(), eps=-0.1)
+    with pytest.raises(ValueError, match="physics"):
+        evaluate_robustness(Identity(), None, _x(), eps=0.1)
+    with pytest.raises(ValueError, match="curve_eps"):
+        evaluate_robustness(Identity(), physics, _x(), eps=0.1, curve_eps=[-1])
+
+
+def test_table_and_figures(tmp_path):
+    res = {
+        "mse": {c: {"psnr": 30.0 - i, "ssim": 0.9} for i, c in enumerate(CONDITIONS)},
+        "sgd_jitter": {c: {"psnr": 31.0 - i, "ssim": 0.8} for i, c in enumerate(CONDITIONS)},
+    }
+    md = results_markdown(res, {"mse": 10.0, "sgd_jitter": 10.5})
+    lines = md.splitlines()
+    assert lines[0].startswith("| mode | In distribution")
+    assert len(lines) == 4 and lines[2].startswith("| mse | 30.00 / 0.900 | 29.00")
+    assert lines[3].endswith("| 10.5 |")
+    ex = {"x": torch.randn(1, 1, 8, 8), "x_hat": torch.randn(1, 1, 8, 8)}
+    examples = {m: {c: ex for c in CONDITIONS} for m in res}
+    assert plot_examples(examples, tmp_path / "g.png").stat().st_size > 1000
+    # two-channel (MRI) images are shown as magnitudes
+    ex2 = {"x": torch.rand(1, 2, 8, 8), "x_hat": torch.rand(1, 2, 8, 8)}
+    assert plot_examples({"mse": {"in_distribution": ex2}}, tmp_path / "m.png").exists()
+    curves = {m: {"eps": [0, 1], "psnr": [30, 25]} for m in res}
+    assert plot_attack_curves(curves, tmp_path / "c.png").exists()
+    pts = [{"label": "mse", "in_distribution": 30, "adversarial": 25}]
+    pts += [
+        {"label": "s", "sigma": s, "in_distribution": 30 - s, "adversarial": 25 + s} for s in (1, 2)
+    ]
+    assert plot_tradeoff(pts, tmp_path / "t.png").exists()
