@@ -21,8 +21,11 @@ __all__ = ["pgd_attack", "measurement_mask"]
 def measurement_mask(physics, y: torch.Tensor) -> torch.Tensor | None:
     r"""The sampling mask of ``physics`` as a 0/1 tensor broadcastable to ``y``, or ``None`` if it has none.
 
-    Any physics with a tensor attribute ``mask`` counts (deepinv's MRI, MultiCoilMRI, Inpainting...). A
-    multi-coil measurement ``(B, 2, N, H, W)`` gets the mask ``(B, 2, H, W)`` with a coil axis inserted.
+    Sampling masks are those of deepinv's MRI physics (``MRI``, ``MultiCoilMRI``, ``DynamicMRI``: any
+    :class:`deepinv.utils.mixins.MRIMixin`) and of :class:`deepinv.physics.Inpainting` (and subclasses),
+    whose ``mask`` selects measured entries of ``y``. Other physics may have a ``mask`` attribute with
+    another meaning (``BlurFFT.mask`` is a Fourier filter) and get ``None``. A multi-coil measurement
+    ``(B, 2, N, H, W)`` gets the mask ``(B, 2, H, W)`` with a coil axis inserted.
 
     :param deepinv.physics.Physics physics: the forward operator.
     :param torch.Tensor y: measurement.
@@ -35,8 +38,11 @@ def measurement_mask(physics, y: torch.Tensor) -> torch.Tensor | None:
     >>> measurement_mask(physics, torch.zeros(1, 2, 4, 4)).sum().item()
     16.0
     """
+    from deepinv.physics import Inpainting
+    from deepinv.utils.mixins import MRIMixin
+
     mask = getattr(physics, "mask", None)
-    if not isinstance(mask, torch.Tensor):
+    if not isinstance(physics, (MRIMixin, Inpainting)) or not isinstance(mask, torch.Tensor):
         return None
     mask = (mask != 0).to(dtype=y.real.dtype if y.is_complex() else y.dtype, device=y.device)
     if mask.dim() == y.dim() - 1 and mask.dim() >= 3:

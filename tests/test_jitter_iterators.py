@@ -1,0 +1,210 @@
+"""Jittering iterators, the noise rule and jitterize, checked against deepinv's own GD / PGD."""
+
+import copy
+
+import deepinv as dinv
+import pytest
+import torch
+
+from deepinv_jitter import JitterGDIteration, JitterPGDIteration, jitterize
+from deepinv_jitter.optim.jitter import jitter_iterators, jitter_noise, jitter_std, suppress_jitter
+
+
+class TinyDenoiser(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, x, sigma=None):
+        return x - 0.1 * torch.tanh(self.conv(x))
+
+
+def _gd(beta=1.0):
+    return dinv.optim.GD(
+        dinv.optim.L2(),
+        dinv.optim.RED(TinyDenoiser()),
+        params_algo={"stepsize": 0.4, "lambda": 0.7, "g_param": 0.0, "beta": beta},
+        max_iter=4,
+        unfold=True,
+        trainable_params=["stepsize"],
+    )
+
+
+def _pgd(g_first=False, beta=1.0):
+    return dinv.optim.PGD(
+        dinv.optim.L2(),
+        dinv.optim.PnP(TinyDenoiser()),
+        params_algo={"stepsize": 0.4, "lambda": 0.7, "g_param": 0.0, "beta": beta},
+        g_first=g_first,
+        max_iter=4,
+        unfold=True,
+        trainable_params=["stepsize"],
+    )
+
+
+def _pgd_gfirst_red():
+    # g_first PGD takes a gradient step on g: needs a prior with a gradient
+    return dinv.optim.PGD(
+        dinv.optim.L2(),
+        dinv.optim.RED(TinyDenoiser()),
+        params_algo={"stepsize": 0.4, "lambda": 0.7, "g_param": 0.0, "beta": 0.6},
+        g_first=True,
+        max_iter=4,
+        unfold=True,
+        trainable_params=["stepsize"],
+    )
+
+
+BUILDERS = [_gd, lambda: _gd(beta=0.5), _pgd, lambda: _pgd(beta=0.6), _pgd_gfirst_red]
+
+
+@pytest.fixture
+def data():
+    g = torch.Generator().manual_seed(1)
+    physics = dinv.physics.Inpainting((1, 8, 8), mask=0.7, rng=g)
+    x = torch.rand(3, 1, 8, 8, generator=g)
+    return x, physics(x), physics
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+def test_noise_off_is_deepinv_bit_for_bit(build, data):
+    _, y, physics = data
+    torch.manual_seed(0)
+    ref = build()
+    jit = jitterize(copy.deepcopy(ref), sigma=0.3)
+    ref.eval(), jit.eval()
+    with torch.no_grad():
+        assert torch.equal(ref(y, physics), jit(y, physics))  # eval mode: no noise
+    jit.train(), ref.train()
+    jit.fixed_point.iterator.sigma = 0.0
+    assert torch.equal(ref(y, physics), jit(y, physics))  # sigma = 0 in train mode
+    jit.fixed_point.iterator.sigma = 0.3
+    assert not torch.equal(ref(y, physics), jit(y, physics))
+
+
+@pytest.mark.parametrize("algo", ["gd", "pgd"])
+@pytest.mark.parametrize("scale", ["relative", "absolute", "iterate"])
+def test_noise_std_per_sample(algo, scale):
+    # identity physics, zero prior, x0 = y, one iteration: x1 = y - e with e the injected noise
+    gamma, sigma = 0.5, 0.2
+    cls = dinv.optim.GD if algo == "gd" else dinv.optim.PGD
+    model = cls(
+        dinv.optim.L2(),
+        None,
+        stepsize=gamma,
+        g_param=0.0,
+        max_iter=1,
+        unfold=True,
+        trainable_params=["stepsize"],
+        custom_init=lambda y, p: y,
+    )
+    jitterize(model, sigma=sigma, scale=scale).train()
+    amp = torch.tensor([1.0, 3.0, 0.25])
+    y = amp.view(3, 1, 1, 1) * torch.rand(3, 1, 96, 96, generator=torch.Generator().manual_seed(2))
+    y[:, :, 0, 0] = amp.view(3, 1)  # max |u| = amp exactly
+    e = (y - model(y, dinv.physics.Denoising())).detach()
+    expected = {"relative": gamma * sigma * amp, "absolute": gamma * sigma * torch.ones(3)}
+    expected["iterate"] = sigma * amp
+    std = e.flatten(1).std(1)
+    assert torch.allclose(std, expected[scale], rtol=0.05)
+    assert e.flatten(1).mean(1).abs().max() < 0.05 * expected[scale].max()
+
+
+def test_fresh_noise_each_call_and_seeded_reproduction(data):
+    _, y, physics = data
+    model = jitterize(_gd(), sigma=0.2).train()
+    assert not torch.equal(model(y, physics), model(y, physics))
+    outs = []
+    for _ in range(2):
+        jitterize(model, generator=torch.Generator().manual_seed(5))
+        outs.append(model(y, physics))
+    assert torch.equal(outs[0], outs[1])
+
+
+def test_noise_rule_generator_and_std():
+    u = torch.randn(4, 2, 5, 5)
+    a = jitter_noise(u, 0.1, generator=torch.Generator().manual_seed(3))
+    b = jitter_noise(u, 0.1, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    assert torch.equal(jitter_noise(u, 0.0), torch.zeros_like(u))
+    m = u.abs().flatten(1).amax(1)
+    assert torch.allclose(jitter_std(u, 0.1, "relative", 0.5).flatten(), 0.05 * m)
+
+
+@pytest.mark.parametrize("build", [_gd, _pgd, _pgd_gfirst_red])
+@pytest.mark.parametrize("scale", ["relative", "iterate"])
+def test_gradients_reach_prior_and_stepsize(build, scale, data):
+    x, y, physics = data
+    model = jitterize(build(), sigma=0.1, scale=scale).train()
+    ((model(y, physics) - x) ** 2).mean().backward()
+    gamma = model.params_algo["stepsize"][0]
+    assert gamma.grad is not None and gamma.grad.abs() > 0
+    conv = model.prior[0].denoiser.conv.weight
+    assert conv.grad is not None and conv.grad.abs().sum() > 0
+
+
+def test_iterate_scale_does_not_depend_on_stepsize():
+    u = torch.randn(2, 1, 6, 6)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    a = jitter_noise(u, 0.1, "iterate", stepsize=0.01, generator=g())
+    b = jitter_noise(u, 0.1, "iterate", stepsize=1.0, generator=g())
+    c = jitter_noise(u, 0.1, "relative", stepsize=0.01, generator=g())
+    assert torch.equal(a, b)
+    assert torch.allclose(c, 0.01 * a)
+
+
+def test_jitterize_keeps_settings_and_is_idempotent():
+    model = _pgd_gfirst_red()
+    old = model.fixed_point.iterator
+    assert jitterize(model) is model
+    it = model.fixed_point.iterator
+    assert isinstance(it, JitterPGDIteration) and it.g_first and it.sigma == 0.0
+    assert it.f_step is old.f_step and it.g_step is old.g_step and it.cost_fn is old.cost_fn
+    jitterize(model, sigma=0.2, scale="absolute")
+    assert model.fixed_point.iterator is it and it.sigma == 0.2 and it.scale == "absolute"
+    jitterize(model)
+    assert model.fixed_point.iterator is it and it.sigma == 0.2
+    assert isinstance(jitterize(_gd()).fixed_point.iterator, JitterGDIteration)
+
+
+def test_jitterize_finds_nested_models_and_suppress():
+    wrapper = torch.nn.Sequential(_gd())
+    jitterize(wrapper, sigma=0.4)
+    assert len(jitter_iterators(wrapper)) == 1
+    with suppress_jitter(wrapper):
+        assert jitter_iterators(wrapper)[0].sigma == 0.0
+    assert jitter_iterators(wrapper)[0].sigma == 0.4
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: dinv.optim.HQS(dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True),
+        lambda: dinv.optim.DRS(dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True),
+        lambda: dinv.optim.ADMM(dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True),
+        lambda: dinv.optim.PDCP(dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True),
+        lambda: dinv.optim.FISTA(dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True),
+    ],
+)
+def test_jitterize_rejects_other_algorithms(make):
+    with pytest.raises(TypeError, match="GDIteration and PGDIteration"):
+        jitterize(make())
+
+
+def test_bad_inputs():
+    with pytest.raises(TypeError, match="BaseOptim"):
+        jitterize(torch.nn.Conv2d(1, 1, 3))
+    with pytest.raises(TypeError, match="model"):
+        jitterize("not a model")
+    with pytest.raises(ValueError, match="sigma"):
+        JitterGDIteration(sigma=-0.1)
+    with pytest.raises(ValueError, match="scale"):
+        JitterPGDIteration(scale="batch")
+    with pytest.raises(TypeError, match="generator"):
+        JitterGDIteration(generator=0)
+    with pytest.raises(TypeError, match="sigma"):
+        JitterGDIteration(sigma="0.1")
+    with pytest.raises(ValueError, match="sigma"):
+        jitterize(_gd(), sigma=float("nan"))
+    with pytest.raises(ValueError, match="scale"):
+        jitter_noise(torch.ones(1, 2), 0.1, scale="max")
