@@ -2,5 +2,7 @@
 
 from .attacks import pgd_attack
 from .evaluate import evaluate_robustness
+from .metrics import MagnitudePSNR, MagnitudeSSIM
+from .shifts import add_lesion
 
-__all__ = ["pgd_attack", "evaluate_robustness"]
+__all__ = ["pgd_attack", "evaluate_robustness", "add_lesion", "MagnitudePSNR", "MagnitudeSSIM"]
