@@ -7,6 +7,103 @@ tensor; the input is never modified in place.
 # --- seismic: a flat segment of fixed amplitude (seismic issue) -----------------------------------
 
 
+def add_flat_segment(
+    x,
+    amplitude: float = -0.1,
+    length: int | None = None,
+    thickness: int = 1,
+    time_index: int | None = None,
+    trace_start: int | None = None,
+    seed: int | None = None,
+    generator=None,
+    return_mask: bool = False,
+):
+    r"""Insert a short horizontal segment of fixed amplitude into each seismic section.
+
+    The seismic out-of-distribution edit of Guan & Davenport (2025): a flat event of constant
+    reflectivity (``-0.1`` in the paper) that the layered training sections never contain, since
+    there every reflector is a contrast between dipping or folded layers. For each section ``b``,
+
+    .. math::
+
+        x'[b, :, t, n] = a \quad \text{for } t_b \le t < t_b + h,\ n_b \le n < n_b + \ell,
+
+    and :math:`x' = x` elsewhere (the segment replaces, not adds to, the values under it).
+
+    :param torch.Tensor x: sections of shape ``(..., T, N)`` (e.g. ``(B, C, T, N)`` or ``(C, T, N)``);
+        every leading index except the channel axis gets its own position: positions are drawn per
+        index of the first dimension when ``x`` has 4 dimensions, once otherwise.
+    :param float amplitude: value :math:`a` of the segment.
+    :param int, None length: segment length :math:`\ell` in traces; default ``max(1, N // 8)``.
+    :param int thickness: segment thickness :math:`h` in time samples.
+    :param int, None time_index: first time sample :math:`t_b`; random (uniform) when ``None``.
+    :param int, None trace_start: first trace :math:`n_b`; random (uniform) when ``None``.
+    :param int, None seed: seed for the random positions (used when ``generator`` is ``None``;
+        ``None`` means seed 0, so the edit is reproducible by default).
+    :param torch.Generator, None generator: generator for the random positions (CPU generator).
+    :param bool return_mask: also return the boolean mask of edited samples (same shape as ``x``).
+    :return: (:class:`torch.Tensor`) the edited copy of ``x`` (and the mask if ``return_mask``).
+
+    Raises ``TypeError`` if ``x`` is not a tensor; ``ValueError`` if ``x`` has fewer than 2
+    dimensions, the segment does not fit in the section, or both ``seed`` and ``generator`` are given.
+
+    >>> import torch
+    >>> x = torch.zeros(2, 1, 16, 32)
+    >>> x_edit, mask = add_flat_segment(x, length=8, time_index=5, seed=1, return_mask=True)
+    >>> x_edit[0, 0, 5].eq(-0.1).sum().item(), int(mask.sum()), float(x.abs().sum())
+    (8, 16, 0.0)
+    """
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor of shape (..., T, N), got {type(x).__name__}")
+    if x.ndim < 2:
+        raise ValueError(
+            f"x must have shape (..., T, N) with T, N >= 1, got shape {tuple(x.shape)}"
+        )
+    if seed is not None and generator is not None:
+        raise ValueError("give either seed or generator, not both")
+    T, N = x.shape[-2:]
+    length = max(1, N // 8) if length is None else length
+    for name, value, upper, axis in (
+        ("length", length, N, "N"),
+        ("thickness", thickness, T, "T"),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= upper:
+            raise ValueError(f"{name} must be an integer in [1, {axis}={upper}], got {value!r}")
+    for name, value, upper in (
+        ("time_index", time_index, T - thickness),
+        ("trace_start", trace_start, N - length),
+    ):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= upper
+        ):
+            raise ValueError(
+                f"{name} must be None or an integer in [0, {upper}] so that the segment fits in "
+                f"the (T, N) = ({T}, {N}) section, got {value!r}"
+            )
+    if generator is None:
+        generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
+    n_sections = x.shape[0] if x.ndim == 4 else 1
+    t0 = torch.randint(0, T - thickness + 1, (n_sections,), generator=generator)
+    n0 = torch.randint(0, N - length + 1, (n_sections,), generator=generator)
+    if time_index is not None:
+        t0.fill_(time_index)
+    if trace_start is not None:
+        n0.fill_(trace_start)
+    t = torch.arange(T)[None, :, None]
+    n = torch.arange(N)[None, None, :]
+    inside = (
+        (t >= t0[:, None, None])
+        & (t < (t0 + thickness)[:, None, None])
+        & (n >= n0[:, None, None])
+        & (n < (n0 + length)[:, None, None])
+    )  # (n_sections, T, N)
+    mask = (inside[:, None] if x.ndim == 4 else inside[0]).to(x.device).expand(x.shape)
+    x_edit = torch.where(mask, torch.as_tensor(amplitude, dtype=x.dtype, device=x.device), x)
+    return (x_edit, mask.clone()) if return_mask else x_edit
+
+
 # --- MRI: a small bright lesion (MRI issue) -------------------------------------------------------
 
 

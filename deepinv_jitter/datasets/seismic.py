@@ -1,0 +1,462 @@
+r"""Seismic reflectivity sections: synthetic layered earth models, and patches of real SEG-Y sections.
+
+Both datasets return the signal ``x`` only, a tensor of shape ``(1, T, N)`` (time samples by traces),
+so they plug into deepinv's ``Trainer(online_measurements=True)`` and
+:func:`deepinv.datasets.generate_dataset`, which compute ``y`` with the physics.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+__all__ = ["SyntheticSeismicDataset", "SegyDataset", "save_seismic_figure"]
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _smooth_curve(rng: np.random.Generator, n: int, n_modes: int = 3) -> np.ndarray:
+    """Sum of a few random low-frequency sinusoids on ``[0, 1)``, peak-normalised to ``[-1, 1]``."""
+    u = np.arange(n) / max(n, 1)
+    freq = rng.uniform(0.3, 2.5, size=(n_modes, 1))
+    phase = rng.uniform(0, 2 * np.pi, size=(n_modes, 1))
+    amp = rng.uniform(0.3, 1.0, size=(n_modes, 1))
+    curve = (amp * np.sin(2 * np.pi * freq * u + phase)).sum(0)
+    return curve / max(np.abs(curve).max(), 1e-12)
+
+
+class SyntheticSeismicDataset(Dataset):
+    r"""Synthetic post-stack reflectivity sections from random layered earth models (offline).
+
+    Each item is built from its own generator seeded by ``(seed, index)``, so item ``i`` is the same on
+    every call, machine and worker, and different seeds give independent datasets. The model, in
+    geological time :math:`\tau` (depth of deposition, in samples):
+
+    1. a 1-D impedance log: layers of random thickness (exponentially distributed, mean
+       ``mean_layer_thickness`` samples), plus thin beds (1 to 3 samples, below the wavelet's
+       resolution) with probability ``thin_bed_probability`` per layer; log-impedance is a random walk
+       with a weak compaction trend, steps drawn so that reflection coefficients are mostly below 0.3;
+    2. structure: :math:`\tau(t, n) = t - s(t, n)` with a regional dip (up to ``max_dip`` samples per
+       trace), folds (smooth lateral undulations of up to ``max_fold_amplitude`` samples that grow with
+       depth) and ``n_faults`` faults (straight, steep planes; the hanging wall is shifted by a random
+       throw of up to ``max_fault_throw`` samples), which gives laterally continuous, dipping, folded
+       and offset reflectors;
+    3. lateral facies change: each layer's impedance varies smoothly along the traces by up to
+       ``lateral_variation`` (relative);
+    4. reflectivity from impedance contrasts along time,
+       :math:`r[t] = (I[t+1] - I[t]) / (I[t+1] + I[t])`, so :math:`|r| < 1` always;
+    5. optional sparse spikes: a fraction ``spike_density`` of samples gets an extra random reflection
+       coefficient of magnitude in ``[0.02, 0.2]`` (isolated scatterers that no layer explains).
+
+    :param int n_samples: number of sections (the dataset length).
+    :param int n_time: time samples ``T`` per trace (default 352, the paper's size).
+    :param int n_traces: traces ``N`` per section (default 352).
+    :param int seed: dataset seed.
+    :param float mean_layer_thickness: mean layer thickness in samples.
+    :param float thin_bed_probability: probability that a layer is followed by a thin bed, in ``[0, 1]``.
+    :param float reflectivity_std: standard deviation of the log-impedance steps (twice the typical
+        reflection coefficient); clipped so that a single step gives :math:`|r| \le 0.4`.
+    :param float max_dip: largest regional dip, in time samples per trace.
+    :param float max_fold_amplitude: largest fold amplitude at the bottom of the section, in samples.
+    :param int n_faults: largest number of faults per section (each section draws ``0..n_faults``).
+    :param float max_fault_throw: largest fault throw, in samples.
+    :param float lateral_variation: largest relative lateral impedance change within a layer.
+    :param float spike_density: fraction of samples with an extra sparse spike (``0`` disables).
+    :param torch.dtype dtype: dtype of the returned tensors.
+    :param Callable, None transform: optional function applied to each ``x`` before it is returned.
+
+    Raises ``ValueError`` for non-positive sizes or out-of-range parameters; ``IndexError`` for an index
+    outside ``[-n_samples, n_samples)``.
+
+    >>> ds = SyntheticSeismicDataset(n_samples=4, n_time=64, n_traces=64, seed=0)
+    >>> x = ds[1]
+    >>> x.shape, x.dtype
+    (torch.Size([1, 64, 64]), torch.float32)
+    >>> bool(torch.equal(x, ds[1])), bool(x.abs().max() < 1)
+    (True, True)
+    """
+
+    def __init__(
+        self,
+        n_samples: int,
+        n_time: int = 352,
+        n_traces: int = 352,
+        seed: int = 0,
+        mean_layer_thickness: float = 12.0,
+        thin_bed_probability: float = 0.15,
+        reflectivity_std: float = 0.16,
+        max_dip: float = 0.15,
+        max_fold_amplitude: float = 12.0,
+        n_faults: int = 2,
+        max_fault_throw: float = 15.0,
+        lateral_variation: float = 0.05,
+        spike_density: float = 0.0,
+        dtype: torch.dtype = torch.float32,
+        transform: Callable | None = None,
+    ):
+        self.n_samples = _positive_int(n_samples, "n_samples")
+        self.n_time = _positive_int(n_time, "n_time")
+        self.n_traces = _positive_int(n_traces, "n_traces")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+        checks = {
+            "mean_layer_thickness": (mean_layer_thickness, 1.0, math.inf),
+            "thin_bed_probability": (thin_bed_probability, 0.0, 1.0),
+            "reflectivity_std": (reflectivity_std, 0.0, 2.0),
+            "max_dip": (max_dip, 0.0, math.inf),
+            "max_fold_amplitude": (max_fold_amplitude, 0.0, math.inf),
+            "max_fault_throw": (max_fault_throw, 0.0, math.inf),
+            "lateral_variation": (lateral_variation, 0.0, 0.5),
+            "spike_density": (spike_density, 0.0, 1.0),
+        }
+        for name, (value, lo, hi) in checks.items():
+            if not isinstance(value, (int, float)) or not (lo <= value <= hi):
+                raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
+        if isinstance(n_faults, bool) or not isinstance(n_faults, int) or n_faults < 0:
+            raise ValueError(f"n_faults must be a non-negative integer, got {n_faults!r}")
+        if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+            raise ValueError(f"dtype must be a real floating torch dtype, got {dtype!r}")
+        if transform is not None and not callable(transform):
+            raise ValueError(f"transform must be callable or None, got {type(transform).__name__}")
+        self.mean_layer_thickness = float(mean_layer_thickness)
+        self.thin_bed_probability = float(thin_bed_probability)
+        self.reflectivity_std = float(reflectivity_std)
+        self.max_dip = float(max_dip)
+        self.max_fold_amplitude = float(max_fold_amplitude)
+        self.n_faults = n_faults
+        self.max_fault_throw = float(max_fault_throw)
+        self.lateral_variation = float(lateral_variation)
+        self.spike_density = float(spike_density)
+        self.dtype = dtype
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if isinstance(index, torch.Tensor):
+            index = int(index)
+        if not -self.n_samples <= index < self.n_samples:
+            raise IndexError(
+                f"index {index} out of range for a dataset of {self.n_samples} sections"
+            )
+        index %= self.n_samples
+        r = self.reflectivity(index)
+        x = torch.from_numpy(r).to(self.dtype).unsqueeze(0)
+        return self.transform(x) if self.transform is not None else x
+
+    # ------------------------------------------------------------------ the earth model
+    def _impedance_log(self, rng: np.random.Generator, length: int):
+        """Log-impedance per geological-time sample and the layer id of each sample."""
+        # Draw enough layers to cover the log; thicknesses >= 1 sample.
+        n_max = int(length / self.mean_layer_thickness * 3) + 8
+        thick = np.maximum(1, np.round(rng.exponential(self.mean_layer_thickness, n_max))).astype(
+            int
+        )
+        thin = rng.random(n_max) < self.thin_bed_probability
+        thin_thick = rng.integers(1, 4, n_max)
+        # interleave: each layer optionally followed by a thin bed
+        sizes = np.stack([thick, np.where(thin, thin_thick, 0)], 1).reshape(-1)
+        sizes = sizes[sizes > 0]
+        sizes = sizes[: np.searchsorted(np.cumsum(sizes), length) + 1]
+        n_layers = sizes.size
+        # log-impedance random walk; a step d gives r = tanh(d / 2) ~ d / 2
+        steps = rng.normal(0.0, self.reflectivity_std, n_layers)
+        steps = np.clip(steps, -0.8, 0.8)  # |r| = tanh(0.4) < 0.4 for a single step
+        trend = 0.4 * np.cumsum(sizes) / length / max(n_layers, 1)  # gentle compaction with depth
+        log_imp = np.log(2.0) + np.cumsum(steps + trend)
+        layer_id = np.repeat(np.arange(n_layers), sizes)[:length]
+        return log_imp, layer_id
+
+    def reflectivity(self, index: int) -> np.ndarray:
+        r"""The reflectivity section of item ``index`` as a float64 array of shape ``(T, N)``.
+
+        :param int index: item index in ``[0, n_samples)``.
+        :return: (:class:`numpy.ndarray`) reflectivity, :math:`|r| < 1`.
+        """
+        rng = np.random.default_rng([self.seed, int(index)])
+        T, N = self.n_time, self.n_traces
+        t = np.arange(T + 1, dtype=np.float64)[:, None]  # one extra sample for the time difference
+        n = np.arange(N, dtype=np.float64)[None, :]
+        depth = t / T  # 0 at the top, 1 at the bottom: folds grow with depth
+
+        # Structural shift s(t, n) in samples, then geological time tau = t - s.
+        dip = rng.uniform(-self.max_dip, self.max_dip)
+        fold = self.max_fold_amplitude * rng.uniform(0.2, 1.0) * _smooth_curve(rng, N)[None, :]
+        shift = dip * (n - N / 2) + fold * (0.3 + 0.7 * depth)
+        for _ in range(int(rng.integers(0, self.n_faults + 1))):
+            # fault plane n_f(t) = n0 + slope * t, steep (within ~30 degrees of vertical in samples)
+            n0 = rng.uniform(0.15 * N, 0.85 * N)
+            slope = rng.uniform(-0.6, 0.6)
+            throw = rng.uniform(0.3, 1.0) * self.max_fault_throw * rng.choice([-1.0, 1.0])
+            hanging = n > n0 + slope * (t - T / 2)
+            shift = shift + throw * hanging
+        tau = t - shift
+        tau_min = math.floor(tau.min())
+        length = int(math.ceil(tau.max())) - tau_min + 2
+
+        log_imp, layer_id = self._impedance_log(rng, length)
+        idx = np.clip(np.floor(tau - tau_min).astype(np.int64), 0, length - 1)
+        lid = layer_id[idx]
+        log_i = log_imp[lid]
+        if self.lateral_variation > 0:
+            # each layer gets its own smooth lateral curve, from a small bank of curves
+            n_bank = 8
+            bank = np.stack([_smooth_curve(rng, N, 2) for _ in range(n_bank)])
+            amp = rng.uniform(0, self.lateral_variation, layer_id.max() + 1)
+            which = rng.integers(0, n_bank, layer_id.max() + 1)
+            cols = np.broadcast_to(np.arange(N), lid.shape)
+            log_i = log_i + amp[lid] * bank[which[lid], cols]
+        # r = (I1 - I0) / (I1 + I0) = tanh((log I1 - log I0) / 2)
+        r = np.tanh(np.diff(log_i, axis=0) / 2)
+        if self.spike_density > 0:
+            spikes = rng.random((T, N)) < self.spike_density
+            values = rng.uniform(0.02, 0.2, (T, N)) * rng.choice([-1.0, 1.0], (T, N))
+            r = np.where(spikes, np.clip(r + values, -0.99, 0.99), r)
+        return r
+
+
+def save_seismic_figure(
+    path: str,
+    dataset: Dataset | None = None,
+    physics=None,
+    n_sections: int = 3,
+    trace: int | None = None,
+    noise_sigma: float = 0.0,
+    seed: int = 0,
+) -> str:
+    r"""Save a figure of reflectivity sections, one trace of each, and the measurements ``y``.
+
+    Row 1: sections :math:`x`; row 2: measurements :math:`y = A x (+ \text{noise})`; row 3: trace
+    ``trace`` of :math:`x` (stems) and :math:`y` (line) against time.
+
+    :param str path: output image file (the format follows the extension, e.g. ``.png``).
+    :param torch.utils.data.Dataset, None dataset: dataset returning ``(1, T, N)`` tensors; default
+        :class:`SyntheticSeismicDataset` ``(n_sections, seed=seed)``.
+    :param deepinv.physics.LinearPhysics, None physics: default
+        :class:`deepinv_jitter.physics.SeismicDeconvolution` with the default Ricker wavelet.
+    :param int n_sections: number of sections shown (columns).
+    :param int, None trace: trace index shown in row 3 (default: the middle trace).
+    :param float noise_sigma: standard deviation of Gaussian noise added to ``y`` (seeded by ``seed``).
+    :param int seed: seed of the default dataset and of the noise.
+    :return: (str) ``path``.
+
+    Raises ``ValueError`` for a non-positive ``n_sections`` or a dataset with fewer items.
+
+    >>> import tempfile, os
+    >>> ds = SyntheticSeismicDataset(2, n_time=32, n_traces=32)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = save_seismic_figure(os.path.join(d, "seismic.png"), ds, n_sections=2)
+    ...     os.path.getsize(p) > 0
+    True
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from ..physics.seismic import SeismicDeconvolution
+
+    n_sections = _positive_int(n_sections, "n_sections")
+    if dataset is None:
+        dataset = SyntheticSeismicDataset(n_sections, seed=seed)
+    if len(dataset) < n_sections:
+        raise ValueError(f"dataset has {len(dataset)} items, fewer than n_sections={n_sections}")
+    physics = SeismicDeconvolution() if physics is None else physics
+    x = torch.stack([dataset[i] for i in range(n_sections)]).float()
+    with torch.no_grad():
+        y = physics.A(x)
+    if noise_sigma > 0:
+        g = torch.Generator().manual_seed(seed)
+        y = y + noise_sigma * torch.randn(y.shape, generator=g)
+    T, N = x.shape[-2:]
+    trace = N // 2 if trace is None else trace
+    fig, axes = plt.subplots(3, n_sections, figsize=(3.2 * n_sections, 8.5), squeeze=False)
+    vx = float(x.abs().max()) or 1.0
+    vy = float(y.abs().max()) or 1.0
+    for j in range(n_sections):
+        axes[0, j].imshow(x[j, 0], cmap="seismic", vmin=-vx, vmax=vx, aspect="auto")
+        axes[0, j].set_title(f"reflectivity x #{j}")
+        axes[1, j].imshow(y[j, 0], cmap="seismic", vmin=-vy, vmax=vy, aspect="auto")
+        axes[1, j].set_title("measurement y")
+        for ax in axes[:2, j]:
+            ax.axvline(trace, color="k", lw=0.6, ls="--")
+            ax.set_xlabel("trace")
+            ax.set_ylabel("time sample")
+        ts = np.arange(T)
+        axes[2, j].vlines(ts, 0, x[j, 0, :, trace].numpy(), color="tab:blue", lw=0.8, label="x")
+        axes[2, j].plot(ts, y[j, 0, :, trace].numpy(), color="tab:red", lw=0.8, label="y")
+        axes[2, j].set_xlabel("time sample")
+        axes[2, j].set_title(f"trace {trace}")
+        axes[2, j].legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+_SEGY_HINT = "pip install deepinv-jitter[seismic]"
+
+
+class SegyDataset(Dataset):
+    r"""Patches of a 2-D post-stack seismic section read from a SEG-Y file with ``segyio``.
+
+    The file is read once (traces in file order, ``ignore_geometry=True``, so no inline/crossline
+    sorting is required) into a ``(T_total, N_total)`` array: time samples by traces. It is cut into
+    ``(T, N)`` patches starting at multiples of ``stride``; a patch that would run past the end of the
+    section is dropped (no padding), so the patch count is
+    :math:`(\lfloor (T_{total}-T)/s_t \rfloor + 1)(\lfloor (N_{total}-N)/s_n \rfloor + 1)`, ordered
+    time-major (all trace offsets for the first time offset, then the next).
+
+    Normalisation (``normalize``), applied before cutting, after removing non-finite values (set to 0):
+
+    - ``"max"`` (default): divide the whole section by its largest absolute value, then multiply by
+      ``scale``: all patches share one factor, so relative amplitudes are kept and :math:`|x| \le` ``scale``;
+    - ``"std"``: divide the whole section by its standard deviation, then multiply by ``scale``;
+    - ``"patch_max"``: divide each patch by its own largest absolute value (all-zero patches stay 0),
+      then multiply by ``scale``;
+    - ``None``: raw amplitudes.
+
+    Needs the optional dependency ``segyio`` (``pip install deepinv-jitter[seismic]``).
+
+    :param str path: SEG-Y file.
+    :param tuple[int, int] patch_size: ``(T, N)``, time samples by traces.
+    :param tuple[int, int], int, None stride: step between patch origins; default ``patch_size``
+        (non-overlapping patches).
+    :param str, None normalize: ``"max"``, ``"std"``, ``"patch_max"`` or ``None``.
+    :param float scale: target scale after normalisation.
+    :param torch.dtype dtype: dtype of the returned tensors.
+    :param Callable, None transform: optional function applied to each ``x``.
+
+    Raises ``ImportError`` without ``segyio``; ``FileNotFoundError`` for a missing file; ``ValueError``
+    for a file that is not a readable SEG-Y file, a section smaller than one patch, or bad arguments.
+
+    >>> import tempfile, os, numpy as np, segyio
+    >>> d = tempfile.mkdtemp()
+    >>> path = os.path.join(d, "tiny.sgy")
+    >>> spec = segyio.spec(); spec.format = 5; spec.samples = range(40); spec.tracecount = 30
+    >>> with segyio.create(path, spec) as f:
+    ...     for i in range(30):
+    ...         f.header[i] = {segyio.TraceField.TRACE_SEQUENCE_LINE: i + 1}
+    ...         f.trace[i] = np.sin(np.arange(40, dtype=np.float32) / 3 + i)
+    >>> ds = SegyDataset(path, patch_size=(32, 16), stride=(8, 8))
+    >>> len(ds), ds[0].shape
+    (4, torch.Size([1, 32, 16]))
+    """
+
+    def __init__(
+        self,
+        path: str,
+        patch_size: tuple[int, int] = (352, 352),
+        stride: tuple[int, int] | int | None = None,
+        normalize: str | None = "max",
+        scale: float = 1.0,
+        dtype: torch.dtype = torch.float32,
+        transform: Callable | None = None,
+    ):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+        if not (isinstance(patch_size, (tuple, list)) and len(patch_size) == 2):
+            raise ValueError(f"patch_size must be a pair (T, N), got {patch_size!r}")
+        self.patch_size = (
+            _positive_int(patch_size[0], "patch_size[0]"),
+            _positive_int(patch_size[1], "patch_size[1]"),
+        )
+        if stride is None:
+            stride = self.patch_size
+        elif not isinstance(stride, (tuple, list)):
+            stride = (stride, stride)
+        if len(stride) != 2:
+            raise ValueError(f"stride must be an int or a pair (s_t, s_n), got {stride!r}")
+        self.stride = (_positive_int(stride[0], "stride[0]"), _positive_int(stride[1], "stride[1]"))
+        if normalize not in ("max", "std", "patch_max", None):
+            raise ValueError(
+                f"normalize must be 'max', 'std', 'patch_max' or None, got {normalize!r}"
+            )
+        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a positive number, got {scale!r}")
+        if transform is not None and not callable(transform):
+            raise ValueError(f"transform must be callable or None, got {type(transform).__name__}")
+        self.normalize, self.scale, self.dtype, self.transform = (
+            normalize,
+            float(scale),
+            dtype,
+            transform,
+        )
+        self.path = os.fspath(path)
+        if not os.path.isfile(self.path):
+            raise FileNotFoundError(f"SEG-Y file not found: {self.path!r}")
+
+        section = self.read_section(self.path)  # (T_total, N_total), float64
+        T, N = self.patch_size
+        if section.shape[0] < T or section.shape[1] < N:
+            raise ValueError(
+                f"section of {section.shape[0]} time samples x {section.shape[1]} traces in "
+                f"{self.path!r} is smaller than one patch of patch_size={self.patch_size}"
+            )
+        section = np.where(np.isfinite(section), section, 0.0)
+        if normalize == "max":
+            section = section * (self.scale / max(np.abs(section).max(), 1e-30))
+        elif normalize == "std":
+            section = section * (self.scale / max(section.std(), 1e-30))
+        self.section = torch.from_numpy(section)
+        self._t0 = list(range(0, section.shape[0] - T + 1, self.stride[0]))
+        self._n0 = list(range(0, section.shape[1] - N + 1, self.stride[1]))
+
+    @staticmethod
+    def read_section(path: str) -> np.ndarray:
+        r"""Read every trace of a SEG-Y file into a ``(time samples, traces)`` float64 array.
+
+        :param str path: SEG-Y file.
+        :return: (:class:`numpy.ndarray`) the section.
+        """
+        try:
+            import segyio
+        except ImportError as err:
+            raise ImportError(
+                f"SegyDataset needs the optional package segyio: {_SEGY_HINT}"
+            ) from err
+        # A SEG-Y file has a 3200-byte textual header, a 400-byte binary header and 240-byte trace
+        # headers; anything shorter cannot be one (segyio may otherwise report odd errors).
+        size = os.path.getsize(path)
+        if size < 3600 + 240:
+            raise ValueError(f"{path!r} is not a SEG-Y file: {size} bytes, below the header size")
+        try:
+            with segyio.open(path, "r", ignore_geometry=True) as f:
+                n_samples, n_traces = len(f.samples), f.tracecount
+                if n_samples == 0 or n_traces == 0:
+                    raise ValueError("no samples or no traces")
+                data = np.asarray(f.trace.raw[:], dtype=np.float64).reshape(n_traces, n_samples)
+        except (RuntimeError, OSError, ValueError, KeyError, IndexError) as err:
+            raise ValueError(f"{path!r} is not a readable SEG-Y file: {err}") from err
+        return np.ascontiguousarray(data.T)
+
+    def __len__(self) -> int:
+        return len(self._t0) * len(self._n0)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if isinstance(index, torch.Tensor):
+            index = int(index)
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {n} patches")
+        index %= n
+        i, j = divmod(index, len(self._n0))
+        t0, n0 = self._t0[i], self._n0[j]
+        T, N = self.patch_size
+        patch = self.section[t0 : t0 + T, n0 : n0 + N]
+        if self.normalize == "patch_max":
+            m = patch.abs().max()
+            patch = patch * (self.scale / m) if m > 0 else patch
+        x = patch.to(self.dtype).unsqueeze(0).clone()
+        return self.transform(x) if self.transform is not None else x
