@@ -178,8 +178,10 @@ def main(argv=None):
             slow = time.perf_counter() - t0 > 1.0 or name == "numpy per-trace"
             reps[name] = max(1, args.repeats // 3) if slow else args.repeats
         times = {name: [] for name in fns}
+        order = list(fns.items())
         for r in range(args.repeats):
-            for name, fn in fns.items():
+            # alternate the order each round so that no contestant always runs first or last
+            for name, fn in order if r % 2 == 0 else order[::-1]:
                 if r >= reps[name]:
                     continue
                 t0 = time.perf_counter()

@@ -253,3 +253,13 @@ def test_bad_constructor_arguments_raise():
         SeismicDeconvolution(torch.tensor([1.0, float("nan")]))
     with pytest.raises(TypeError, match=r"\(B, C, T, N\)"):
         SeismicDeconvolution().A(np.zeros((1, 1, 4, 4)))
+
+
+@pytest.mark.parametrize("method", ["dense", "direct", "fft"])
+def test_autograd_gradient_is_the_adjoint(method):
+    physics = SeismicDeconvolution(method=method)
+    x = torch.randn(2, 1, 50, 3, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(2, 1, 50, 3, dtype=torch.float64)
+    (physics.A(x) * v).sum().backward()
+    torch.testing.assert_close(x.grad, physics.A_adjoint(v))
+    assert torch.autograd.gradcheck(physics.A_adjoint, (v.clone().requires_grad_(True),))

@@ -346,14 +346,15 @@ class SeismicDeconvolution(LinearPhysics):
             return torch.fft.rfft(w.flip(0) if adjoint else w, n=n)
 
         W = self._cached(self._cache_key("fft_adj" if adjoint else "fft", n, work), spectrum)
-        spec = torch.fft.rfft(work, n=n, dim=-2)
-        spec.mul_(W[:, None])  # in place: one spectrum-sized buffer fewer at the peak
-        Y = torch.fft.irfft(spec, n=n, dim=-2)
+        # Transform along the last axis of the (B, C, N, T) view: pocketfft is 1.2-2x faster on
+        # unit-stride transforms than along dim -2 with stride N.
+        spec = torch.fft.rfft(work.movedim(-2, -1), n=n, dim=-1)
+        spec.mul_(W)  # in place: one spectrum-sized buffer fewer at the peak
+        Y = torch.fft.irfft(spec, n=n, dim=-1)
+        del spec
         start = L - 1 - c if adjoint else c
         # copy the crop so that the padded length-n buffer is freed (memory stays ~T per trace)
-        return Y[..., start : start + T, :].to(
-            x.dtype, copy=True, memory_format=torch.contiguous_format
-        )
+        return Y[..., start : start + T].movedim(-1, -2).to(x.dtype).contiguous()
 
     def _convolve(self, x: Tensor, adjoint: bool) -> Tensor:
         method = self.resolve_method(x.shape[-2])
