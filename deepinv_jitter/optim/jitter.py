@@ -28,6 +28,14 @@ Scale rules (argument ``scale``), with :math:`u_k = x_k - \gamma \nabla f(x_k)` 
   ``"iterate"`` the noise does not depend on :math:`\gamma` at all. :math:`\sigma` then means "a fraction of
   the iterate's peak amplitude" for every operator.
 
+Measured on a small seismic-like deconvolution (Ricker wavelet, 64 x 32 sections, unrolled GD, 5
+iterations, small CNN prior, 192 Adam steps; PSNR clean / under an L2 PGD attack of 0.05 and 0.1
+:math:`\|y\|`): MSE 19.11 / 17.44 / 16.04 dB; ``"relative"`` :math:`\sigma=0.1` 19.11 / 17.44 / 16.04
+(no effect); ``"relative"`` :math:`\sigma=1` 18.94 / 17.47 / 16.20 (the learned step shrank 0.020 -> 0.016);
+``"iterate"`` :math:`\sigma=0.05` 19.13 / 17.67 / 16.42, :math:`\sigma=0.1` 19.13 / 17.95 / 16.85,
+:math:`\sigma=0.2` 18.07 / 17.68 / 17.22. ``"iterate"`` with :math:`\sigma \approx 0.1` is the setting
+that bought robustness at no in-distribution cost there.
+
 **Difference from the paper's reference code.** The reference code takes a *signed* maximum over the
 *whole batch* (``torch.max(u)``). Here the maximum is of the *absolute value* and *per sample*: a signed
 max is wrong for signals that are mostly negative (seismic traces are zero-mean; a negative-dominated
