@@ -352,6 +352,7 @@ class SegyDataset(Dataset):
     >>> ds = SegyDataset(path, patch_size=(32, 16), stride=(8, 8))
     >>> len(ds), ds[0].shape
     (4, torch.Size([1, 32, 16]))
+    >>> import shutil; shutil.rmtree(d)
     """
 
     def __init__(
