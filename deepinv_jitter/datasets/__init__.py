@@ -1,1 +1,16 @@
-"""Datasets: synthetic and SEG-Y seismic sections, embedded and fastMRI MRI slices."""
+"""Datasets: synthetic and SEG-Y seismic sections, embedded and fastMRI MRI slices.
+
+Every dataset returns ground truth ``x`` only, so deepinv's ``Trainer(online_measurements=True)`` and
+:func:`deepinv.datasets.generate_dataset` both work with it.
+"""
+
+from .mri import EmbeddedMRIDataset, FastMRISingleCoilDataset
+from .seismic import SegyDataset, SyntheticSeismicDataset, save_seismic_figure
+
+__all__ = [
+    "SyntheticSeismicDataset",
+    "SegyDataset",
+    "save_seismic_figure",
+    "EmbeddedMRIDataset",
+    "FastMRISingleCoilDataset",
+]
