@@ -313,8 +313,10 @@ def evaluate_robustness(
             y = _measure(physics, x, seed + 7919 * b)
             score("in_distribution", recon(y), x)
             if ood_edit is not None:
-                gen = torch.Generator(device=device).manual_seed(seed + 7919 * b + 2)
-                x_ood = ood_edit(x, generator=gen)
+                # edits draw a few positions: on the CPU, so that one seed gives the same edit
+                # on every device (and edits that expect a CPU generator work with CUDA data)
+                gen = torch.Generator().manual_seed(seed + 7919 * b + 2)
+                x_ood = ood_edit(x.cpu(), generator=gen).to(device)
                 score("ood", recon(_measure(physics, x_ood, seed + 7919 * b)), x_ood)
             gen = torch.Generator(device=device).manual_seed(seed + 7919 * b + 3)
             mask = _mask(physics, y)

@@ -1,0 +1,93 @@
+"""Tasks: presets, data, physics, model factory, OOD edit and errors."""
+
+import json
+
+import pytest
+import torch
+
+from deepinv_jitter.tasks import MODES, PRESETS, TASKS, get_task
+
+
+@pytest.fixture(scope="module")
+def seismic():
+    return get_task("seismic", "smoke")
+
+
+def test_presets_cover_every_task_and_the_paper_scale():
+    for name in TASKS:
+        assert set(PRESETS[name]) == {"smoke", "quick", "paper"}
+        assert PRESETS[name]["paper"]["n_iter"] == 5
+    assert PRESETS["seismic"]["paper"]["img_size"] == (352, 352)
+    assert PRESETS["mri"]["paper"]["img_size"] == (320, 320)
+
+
+def test_seismic_task_pieces_fit_together(seismic):
+    x = torch.stack([seismic.test_dataset[i] for i in range(2)])
+    assert x.shape == (2, 1, 64, 64)
+    y = seismic.physics(x)
+    assert y.shape == x.shape
+    x_ood = seismic.ood_edit(x, generator=torch.Generator().manual_seed(0))
+    assert x_ood.shape == x.shape and not torch.equal(x_ood, x)
+    assert (x_ood == torch.tensor(-0.1)).any()  # the flat segment of amplitude -0.1
+    model = seismic.build_model()
+    assert model(y, seismic.physics).shape == x.shape
+    # the same seed gives the same initial weights, so every mode starts from the same network
+    again = seismic.build_model()
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    assert seismic.data.startswith("synthetic")
+
+
+def test_seed_changes_data_and_train_test_differ(seismic):
+    other = get_task("seismic", "smoke", seed=1)
+    assert not torch.equal(other.train_dataset[0], seismic.train_dataset[0])
+    assert not torch.equal(seismic.test_dataset[0], seismic.train_dataset[0])
+    assert torch.equal(get_task("seismic", "smoke").train_dataset[0], seismic.train_dataset[0])
+
+
+def test_trainer_settings_and_json_settings(seismic):
+    for mode in MODES:
+        kw = seismic.trainer_settings(mode)
+        assert kw["training_mode"] == mode and kw["attack_eps"] == seismic.attack_eps
+        assert kw["jitter_sigma"] == seismic.jitter_sigma
+    s = json.loads(json.dumps(seismic.settings()))
+    assert s["img_size"] == [64, 64] and s["preset"] == "smoke"
+    with pytest.raises(ValueError, match="mode"):
+        seismic.trainer_settings("l1")
+
+
+def test_replace_and_overrides(seismic):
+    t = seismic.replace(jitter_sigma=0.3, epochs=1)
+    assert (t.jitter_sigma, t.epochs, seismic.jitter_sigma) == (0.3, 1, seismic.jitter_sigma)
+    t = seismic.replace(img_size=(32, 16))
+    assert t.test_dataset[0].shape == (1, 32, 16)
+    t = get_task("seismic", "smoke", attack_eps=0.25, algorithm="pgd")
+    assert t.attack_eps == 0.25
+    assert type(t.build_model()).__name__ == "PGD"
+
+
+def test_errors(tmp_path):
+    with pytest.raises(ValueError, match="task must be one of seismic, mri"):
+        get_task("ct")
+    with pytest.raises(ValueError, match="preset must be one of smoke, quick, paper"):
+        get_task("seismic", "huge")
+    with pytest.raises(ValueError, match="unknown task settings"):
+        get_task("seismic", "smoke", learning_rate=1.0)
+    with pytest.raises(FileNotFoundError, match="data_root"):
+        get_task("mri", "smoke", data_root=tmp_path / "missing")
+    with pytest.raises(ValueError, match="fields"):
+        get_task("seismic", "smoke").replace(nonsense=1)
+
+
+@pytest.mark.slow
+def test_mri_task_uses_the_embedded_anatomy():
+    t = get_task("mri", "smoke")
+    assert t.data.startswith("embedded")
+    x = t.test_dataset[0][None]
+    assert x.shape == (1, 2, 64, 64)
+    y = t.physics(x)
+    psnr, ssim = t.metrics()
+    x_hat = t.build_model()(y, t.physics)
+    assert torch.isfinite(psnr(x_hat, x)).all() and torch.isfinite(ssim(x_hat, x)).all()
+    lesion = t.ood_edit(x, generator=torch.Generator().manual_seed(0))
+    assert lesion.abs().sum() > x.abs().sum()
