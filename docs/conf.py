@@ -1,0 +1,213 @@
+"""Sphinx configuration for the deepinv-jitter documentation.
+
+Build: ``sphinx-build -W -b html docs docs/_build/html``. Add ``-D plot_gallery=0`` to build the
+gallery pages without executing the examples (what the tests do). Intersphinx links to deepinv,
+PyTorch and NumPy need the network; they are enabled only with ``DOCS_INTERSPHINX=1`` so that an
+offline build stays warning-free.
+"""
+
+import argparse
+import inspect
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import deepinv_jitter
+
+project = "deepinv-jitter"
+author = "deepinv-jitter developers"
+copyright = "2026, deepinv-jitter developers"
+version = release = deepinv_jitter.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+    "sphinx.ext.intersphinx",
+    "sphinx_gallery.gen_gallery",
+]
+
+autosummary_generate = True
+autosummary_imported_members = False
+autodoc_member_order = "bysource"
+autodoc_typehints = "none"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+# deepinv's Trainer documents its dataclass fields at class level; do not repeat them per field,
+# and do not pull deepinv's own docstrings (written for deepinv's docs) into ours.
+autodoc_inherit_docstrings = False
+napoleon_google_docstring = False
+napoleon_numpy_docstring = False
+
+# deepinv's docstrings separate the description from the examples with ``|sep|``; several of ours
+# follow that habit (e.g. deepinv_jitter.datasets.mri), so define it as deepinv's docs do.
+rst_prolog = """
+.. |sep| raw:: html
+
+   <hr>
+"""
+
+intersphinx_mapping = {}
+if os.environ.get("DOCS_INTERSPHINX") == "1":
+    intersphinx_mapping = {
+        "deepinv": ("https://deepinv.github.io/deepinv/", None),
+        "torch": ("https://docs.pytorch.org/docs/stable/", None),
+        "numpy": ("https://numpy.org/doc/stable/", None),
+        "python": ("https://docs.python.org/3", None),
+    }
+# Unresolved references to deepinv/torch objects are expected offline; keep -W for our own pages.
+nitpicky = False
+
+sphinx_gallery_conf = {
+    "examples_dirs": [str(ROOT / "examples")],
+    "gallery_dirs": ["auto_examples"],
+    "filename_pattern": r"/demo_",
+    "ignore_pattern": r"__init__\.py",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "within_subsection_order": "FileNameSortKey",
+    "matplotlib_animations": False,
+    # DEEPINV_JITTER_EXAMPLE_SMOKE is not set here: the gallery runs each example at full size.
+    # link API pages to the examples that use them (``.. minigallery::`` in the templates)
+    "doc_module": ("deepinv_jitter",),
+    "backreferences_dir": "gen_modules/backreferences",
+    "show_memory": False,
+}
+
+templates_path = ["_templates"]
+exclude_patterns = [
+    "_build",
+    "auto_examples/*.ipynb",
+    "auto_examples/**/*.ipynb",
+    "auto_examples/**/*.py",
+    "auto_examples/**/*.zip",
+    "auto_examples/**/*.json",
+    "auto_examples/**/*.md5",
+]
+html_theme = "pydata_sphinx_theme"
+html_title = f"deepinv-jitter {release}"
+html_static_path = ["_static"]
+html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
+
+
+# --------------------------------------------------------------------------------------------------
+# ``.. cli-help:: COMMAND``: the ``--help`` text of a ``deepinv-jitter`` command, taken from the
+# argument parser at build time, so that the CLI page can never drift from the code.
+
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
+
+
+def cli_help_text(command: str = "") -> str:
+    """``deepinv-jitter [COMMAND] --help`` as printed in an 88-column terminal."""
+    from deepinv_jitter.cli import build_parser
+
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "88"  # argparse wraps to the terminal width
+    try:
+        parser = build_parser()
+        if command:
+            subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            parser = subparsers[0].choices[command]
+        return parser.format_help()
+    finally:
+        if old is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = old
+
+
+class CliHelp(SphinxDirective):
+    optional_arguments = 1
+
+    def run(self):
+        command = self.arguments[0] if self.arguments else ""
+        text = cli_help_text(command)
+        block = nodes.literal_block(text, text)
+        block["language"] = "text"
+        return [block]
+
+
+# ``.. task-settings::``: the tasks' presets and defaults as tables, read from deepinv_jitter.tasks at
+# build time (the presets are tuned by measurement; the page must show the values the code uses).
+
+_PRESET_COLUMNS = (
+    ("img_size", "image size"),
+    ("n_train", "train images"),
+    ("n_test", "test images"),
+    ("batch_size", "batch"),
+    ("epochs", "epochs"),
+    ("n_iter", "unrolled iterations"),
+    ("channels", "prior width"),
+    ("lr", "learning rate"),
+    ("train_attack_steps", "attack steps (adversarial training)"),
+    ("eval_attack_steps", "attack steps (evaluation)"),
+)
+
+
+def _cell(value) -> str:
+    if isinstance(value, tuple):
+        return " x ".join(str(v) for v in value)
+    return f"``{value!r}``" if isinstance(value, str) else str(value)
+
+
+def task_settings_rst() -> str:
+    """reST list-tables of the task-wide settings and of every preset, from deepinv_jitter.tasks."""
+    from deepinv_jitter.tasks import PRESET_NAMES, PRESETS, TASK_DEFAULTS, TASKS, Task
+
+    def value(name, preset, key):
+        settings = dict(TASK_DEFAULTS[name]) | PRESETS[name][preset]
+        if key in settings:
+            return settings[key]
+        return Task.__dataclass_fields__[key].default
+
+    task_wide = (
+        "algorithm",
+        "noise_sigma",
+        "attack_eps",
+        "attack_relative",
+        "jitter_sigma",
+        "jitter_scale",
+        "input_sigma",
+        "learn_stepsize",
+        "condition_on_y",
+    )
+    lines = [".. list-table:: Task-wide settings (``quick`` preset)", "   :header-rows: 1", ""]
+    lines += ["   * - setting"] + [f"     - ``{name}``" for name in TASKS]
+    for key in task_wide:
+        lines += [f"   * - ``{key}``"]
+        lines += [f"     - {_cell(value(name, 'quick', key))}" for name in TASKS]
+    lines.append("")
+    for name in TASKS:
+        lines += [f".. list-table:: ``{name}`` presets", "   :header-rows: 1", ""]
+        lines += ["   * - setting"] + [f"     - ``{p}``" for p in PRESET_NAMES]
+        for key, label in _PRESET_COLUMNS:
+            lines += [f"   * - {label} (``{key}``)"]
+            lines += [f"     - {_cell(value(name, p, key))}" for p in PRESET_NAMES]
+        lines.append("")
+    return "\n".join(lines)
+
+
+class TaskSettings(SphinxDirective):
+    def run(self):
+        return self.parse_text_to_nodes(task_settings_rst())
+
+
+# A module-level constant without a docstring (e.g. ``PRESETS = {...}``) would be shown with the
+# docstring of its type (``dict``'s), which is not reST and is no documentation of the constant.
+def _drop_type_docstring(app, what, name, obj, options, lines):
+    if what not in ("data", "attribute") or not lines:
+        return
+    type_doc = type(obj).__doc__
+    if type_doc and "\n".join(lines).strip() == inspect.cleandoc(type_doc).strip():
+        lines.clear()
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _drop_type_docstring)
+    app.add_directive("cli-help", CliHelp)
+    app.add_directive("task-settings", TaskSettings)
