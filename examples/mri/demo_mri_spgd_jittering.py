@@ -45,8 +45,8 @@ from deepinv_jitter.tasks import get_task
 
 SMOKE = os.environ.get("DEEPINV_JITTER_EXAMPLE_SMOKE") == "1"
 IMG = (32, 32) if SMOKE else (64, 64)
-N_TRAIN, N_TEST, EPOCHS = (8, 2, 1) if SMOKE else (48, 4, 6)
-N_ITER, HIDDEN, DEPTH = (2, 4, 3) if SMOKE else (5, 24, 5)
+N_TRAIN, N_TEST, EPOCHS = (8, 2, 1) if SMOKE else (32, 4, 6)
+N_ITER, HIDDEN, DEPTH = (2, 4, 3) if SMOKE else (5, 16, 5)
 
 # %%
 # Data and physics

@@ -15,7 +15,8 @@ with jitter noise):
 
 and a curve of PSNR against :math:`\epsilon`. Here we train three networks on the seismic task with
 the functions behind the ``deepinv-jitter`` command line (:func:`deepinv_jitter.cli.train_mode`),
-evaluate each one, and plot the results. The budget is small, so the numbers are indicative only;
+evaluate each one, and plot the results. The budget is small (the networks have only begun to learn
+their prior, and the modes may differ by little), so the numbers are indicative only;
 ``deepinv-jitter compare --task seismic`` runs the full comparison and writes the same table and
 figures to files.
 
