@@ -22,8 +22,21 @@ Jitter defaults. The seismic operator has :math:`\|A\|^2 \approx 54`, hence a st
 :math:`\gamma \approx 1/54`, and the paper's ``"relative"`` rule then injects noise far below the
 reconstruction error. The tasks therefore use the ``"iterate"`` scale rule of
 :func:`deepinv_jitter.optim.jitter.jitter_std` (noise std :math:`\sigma \max|u_k|` on the iterate,
-whatever :math:`\gamma`), which also keeps a learned step from cancelling the noise. Each task's default
-:math:`\sigma` comes from a ``deepinv-jitter sweep`` (see :data:`PRESETS` and the docs).
+whatever :math:`\gamma`), which also keeps a learned step from cancelling the noise.
+
+How the seismic defaults were chosen (quick preset, 2 CPU cores, seed 0):
+
+- architecture: unrolled GD (RED prior) rather than PGD, because its MSE model is the more accurate
+  one in distribution (see the closing note of the comparison issue for the numbers);
+- attack budget ``attack_eps = 0.5`` (L2 norm of the perturbation of ``y``, 64 x 64 sections with
+  measurement noise std 0.01, i.e. noise norm 0.64): Gaussian noise of that norm costs the MSE model
+  0.48 dB; the 10-step attack costs it 2.6 dB (a 20-step attack, the same). A budget of 0.6 costs
+  3.1 dB under attack but 0.7 dB under Gaussian noise;
+- ``jitter_sigma = 0.1`` from ``deepinv-jitter sweep --task seismic --sigmas 0.03,0.1,0.3,1``: the
+  largest in-distribution PSNR of the sweep with a clear gain under attack.
+
+The MRI defaults (GD with the DnCNN prior, ``attack_eps = 0.5``, ``jitter_sigma = 0.1``) follow the
+seismic ones and have not been calibrated by their own sweep yet.
 """
 
 from __future__ import annotations
@@ -63,7 +76,7 @@ PRESETS: dict[str, dict[str, dict]] = {
             curve_eps=None,
         ),
         "quick": dict(
-            img_size=(96, 64),
+            img_size=(64, 64),
             n_train=64,
             n_test=16,
             batch_size=8,
@@ -101,15 +114,15 @@ PRESETS: dict[str, dict[str, dict]] = {
             eval_attack_steps=3,
         ),
         "quick": dict(
-            img_size=(128, 128),
-            n_train=96,
+            img_size=(96, 96),
+            n_train=64,
             n_test=16,
             batch_size=8,
-            epochs=20,
+            epochs=12,
             n_iter=5,
-            channels=32,
-            lr=1e-3,
-            train_attack_steps=3,
+            channels=16,
+            lr=2e-3,
+            train_attack_steps=2,
             eval_attack_steps=10,
         ),
         "paper": dict(
@@ -134,16 +147,16 @@ TASK_DEFAULTS: dict[str, dict] = {
         noise_sigma=0.01,
         attack_eps=0.5,
         attack_relative=False,
-        jitter_sigma=0.05,
+        jitter_sigma=0.1,
         jitter_scale="iterate",
         input_sigma=0.05,
     ),
     "mri": dict(
-        algorithm="pgd",
+        algorithm="gd",
         noise_sigma=0.01,
         attack_eps=0.5,
         attack_relative=False,
-        jitter_sigma=0.05,
+        jitter_sigma=0.1,
         jitter_scale="iterate",
         input_sigma=0.05,
     ),
