@@ -775,7 +775,11 @@ def main(argv: list[str] | None = None) -> int:
     :param list[str], None argv: arguments (default ``sys.argv[1:]``).
     :return: exit status: 0 on success, 2 for bad arguments or input, 130 when interrupted.
 
-    >>> main(["--version"])  # doctest: +SKIP
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stdout(io.StringIO()) as text:
+    ...     code = main([])  # no command: prints the help
+    >>> code, "compare" in text.getvalue()
+    (0, True)
     """
     parser = build_parser()
     args = parser.parse_args(argv)
