@@ -224,10 +224,14 @@ def train_mode(
     model = trainer.train()
     seconds = seconds_before + (time.time() - t0)
     meta = dict(meta, train_seconds=seconds, epochs_done=task.epochs, complete=True)
-    atomic_save(
-        {"epoch": task.epochs - 1, "state_dict": model.state_dict(), "meta": meta},
-        final,
-    )
+    from .training.distributed import barrier, is_main_process
+
+    if is_main_process():  # under torchrun the replicas are identical: rank 0 writes
+        atomic_save(
+            {"epoch": task.epochs - 1, "state_dict": model.state_dict(), "meta": meta},
+            final,
+        )
+    barrier()
     return model.eval(), seconds
 
 
