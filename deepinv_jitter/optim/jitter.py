@@ -162,6 +162,16 @@ def jitter_noise(
 class _JitterMixin:
     r"""State and switch shared by both jittering iterators (noise level, scale rule, generator)."""
 
+    def __init__(
+        self,
+        sigma: float = 0.0,
+        scale: str = "relative",
+        generator: torch.Generator | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)  # deepinv's GDIteration / PGDIteration
+        self._init_jitter(sigma, scale, generator)
+
     def _init_jitter(self, sigma, scale, generator):
         _check_sigma_scale(sigma, scale)
         if generator is not None and not isinstance(generator, torch.Generator):
@@ -227,16 +237,6 @@ class JitterGDIteration(_JitterMixin, GDIteration):
     False
     """
 
-    def __init__(
-        self,
-        sigma: float = 0.0,
-        scale: str = "relative",
-        generator: torch.Generator | None = None,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self._init_jitter(sigma, scale, generator)
-
     def forward(self, X, cur_data_fidelity, cur_prior, cur_params, y, physics, *args, **kwargs):
         r"""One (jittered) GD iteration; arguments as in deepinv's ``GDIteration.forward``.
 
@@ -284,16 +284,6 @@ class JitterPGDIteration(_JitterMixin, PGDIteration):
     >>> it.sigma, it.scale, it.g_first
     (0.05, 'iterate', True)
     """
-
-    def __init__(
-        self,
-        sigma: float = 0.0,
-        scale: str = "relative",
-        generator: torch.Generator | None = None,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self._init_jitter(sigma, scale, generator)
 
     def forward(self, X, cur_data_fidelity, cur_prior, cur_params, y, physics, *args, **kwargs):
         r"""One (jittered) PGD iteration; arguments as in deepinv's ``OptimIterator.forward``.

@@ -397,6 +397,16 @@ def _pyplot():
     return plt
 
 
+def _save_figure(plt, fig, path: str | Path, dpi: int) -> Path:
+    # one place that lays out, writes (creating the folder) and closes every figure of this module
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def plot_attack_curves(
     curves: dict[str, dict[str, list[float]]], path: str | Path, title: str = ""
 ) -> Path:
@@ -423,12 +433,7 @@ def plot_attack_curves(
     ax.legend()
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save_figure(plt, fig, path, dpi=120)
 
 
 def _to_image(t: torch.Tensor) -> torch.Tensor:
@@ -495,12 +500,7 @@ def plot_examples(
         ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_figure(plt, fig, path, dpi=110)
 
 
 def plot_tradeoff(
@@ -540,9 +540,4 @@ def plot_tradeoff(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save_figure(plt, fig, path, dpi=120)
