@@ -94,3 +94,19 @@ def test_bad_inputs():
         DnCNNPrior(kernel_size=4)
     with pytest.raises(ValueError, match="init"):
         initial_iterate(torch.ones(1), p, "zero")
+
+
+@pytest.mark.parametrize("prior_cls", [SeismicCNN, DnCNNPrior])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"channels": 0}, "channels"),
+        ({"hidden": 0}, "hidden"),
+        ({"depth": 1}, "depth"),
+        ({"kernel_size": 4}, "kernel_size"),
+        ({"kernel_size": 0}, "kernel_size"),
+    ],
+)
+def test_both_priors_reject_bad_sizes(prior_cls, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        prior_cls(**kwargs)

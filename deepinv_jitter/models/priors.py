@@ -22,6 +22,13 @@ def _check_int(name, value, minimum):
 
 class _ResidualCNN(nn.Module):
     def __init__(self, in_channels, out_channels, hidden, depth, kernel_size):
+        # arguments are checked here once for both priors (in_channels is derived, already valid)
+        _check_int("channels", out_channels, 1)
+        _check_int("hidden", hidden, 1)
+        _check_int("depth", depth, 2)
+        _check_int("kernel_size", kernel_size, 1)
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         super().__init__()
         pad = kernel_size // 2
         layers = [nn.Conv2d(in_channels, hidden, kernel_size, padding=pad), nn.ReLU(inplace=True)]
@@ -69,11 +76,6 @@ class SeismicCNN(_ResidualCNN):
         condition_on_y: bool = False,
     ):
         _check_int("channels", channels, 1)
-        _check_int("hidden", hidden, 1)
-        _check_int("depth", depth, 2)
-        _check_int("kernel_size", kernel_size, 1)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         c_in = 2 * channels if condition_on_y else channels
         super().__init__(c_in, channels, hidden, depth, kernel_size)
         self.condition_on_y = bool(condition_on_y)
@@ -126,12 +128,6 @@ class DnCNNPrior(_ResidualCNN):
     """
 
     def __init__(self, channels: int = 2, hidden: int = 32, depth: int = 8, kernel_size: int = 3):
-        _check_int("channels", channels, 1)
-        _check_int("hidden", hidden, 1)
-        _check_int("depth", depth, 2)
-        _check_int("kernel_size", kernel_size, 1)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         super().__init__(channels, channels, hidden, depth, kernel_size)
 
     def forward(self, x: torch.Tensor, sigma=None) -> torch.Tensor:

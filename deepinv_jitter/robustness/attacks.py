@@ -128,7 +128,8 @@ def pgd_attack(
     y = y.detach()
     x = x.detach()
     mask = measurement_mask(physics, y)
-    budget = eps * _norm(y) if relative else torch.full_like(_norm(y), float(eps))
+    y_norm = _norm(y)
+    budget = eps * y_norm if relative else torch.full_like(y_norm, float(eps))
     budget = budget.real if budget.is_complex() else budget
     tiny = torch.finfo(budget.dtype).tiny
 
