@@ -252,6 +252,25 @@ def test_flat_segment_inserts_fixed_amplitude_and_copies():
     assert len(starts) > 1
 
 
+@pytest.mark.gpu
+def test_flat_segment_accepts_a_cuda_generator_and_cuda_data():
+    x = torch.zeros(3, 1, 24, 30, device="cuda")
+    g = torch.Generator(device="cuda").manual_seed(4)
+    out, mask = add_flat_segment(
+        x, amplitude=-0.1, length=10, thickness=2, generator=g, return_mask=True
+    )
+    assert out.device.type == "cuda" and mask.device.type == "cuda"
+    assert int(mask.sum()) == 3 * 10 * 2
+    again = add_flat_segment(
+        x,
+        amplitude=-0.1,
+        length=10,
+        thickness=2,
+        generator=torch.Generator(device="cuda").manual_seed(4),
+    )
+    assert torch.equal(out, again)
+
+
 def test_flat_segment_fixed_position_and_errors():
     x = torch.zeros(1, 1, 16, 20, dtype=torch.float64)
     out = add_flat_segment(x, amplitude=0.3, length=5, time_index=7, trace_start=2)

@@ -40,7 +40,7 @@ def add_flat_segment(
     :param int, None trace_start: first trace :math:`n_b`; random (uniform) when ``None``.
     :param int, None seed: seed for the random positions (used when ``generator`` is ``None``;
         ``None`` means seed 0, so the edit is reproducible by default).
-    :param torch.Generator, None generator: generator for the random positions (CPU generator).
+    :param torch.Generator, None generator: generator for the random positions (on any device).
     :param bool return_mask: also return the boolean mask of edited samples (same shape as ``x``).
     :return: (:class:`torch.Tensor`) the edited copy of ``x`` (and the mask if ``return_mask``).
 
@@ -85,8 +85,10 @@ def add_flat_segment(
     if generator is None:
         generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
     n_sections = x.shape[0] if x.ndim == 4 else 1
-    t0 = torch.randint(0, T - thickness + 1, (n_sections,), generator=generator)
-    n0 = torch.randint(0, N - length + 1, (n_sections,), generator=generator)
+    # drawn on the generator's device (a CUDA generator works too), then used on the CPU
+    gdev = generator.device
+    t0 = torch.randint(0, T - thickness + 1, (n_sections,), generator=generator, device=gdev).cpu()
+    n0 = torch.randint(0, N - length + 1, (n_sections,), generator=generator, device=gdev).cpu()
     if time_index is not None:
         t0.fill_(time_index)
     if trace_start is not None:
