@@ -44,6 +44,8 @@ from deepinv.datasets import FastMRISliceDataset
 from deepinv.datasets.base import ImageDataset
 from deepinv.utils.mixins import MRIMixin
 
+from ..physics.mri import _check_size
+
 __all__ = [
     "EmbeddedMRIDataset",
     "FastMRISingleCoilDataset",
@@ -56,16 +58,6 @@ __all__ = [
 MNI152_FILENAME = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 
 _ORIENTATIONS = ("axial", "coronal", "sagittal")
-
-
-def _check_size(value, name: str) -> tuple[int, int]:
-    if (
-        not isinstance(value, (tuple, list))
-        or len(value) != 2
-        or not all(isinstance(s, numbers.Integral) and s > 0 for s in value)
-    ):
-        raise ValueError(f"{name} must be a pair of positive ints (H, W), got {value!r}.")
-    return int(value[0]), int(value[1])
 
 
 def center_crop_or_pad(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -43,18 +43,19 @@ MASK_TYPES = {
 }
 
 
-def _check_img_size(img_size) -> tuple[int, int]:
+def _check_size(value, name: str = "img_size") -> tuple[int, int]:
+    # shared with deepinv_jitter.datasets.mri (image, crop and resize sizes)
     if (
-        not isinstance(img_size, (tuple, list))
-        or len(img_size) != 2
-        or not all(isinstance(s, numbers.Integral) and s > 0 for s in img_size)
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(isinstance(s, numbers.Integral) and s > 0 for s in value)
     ):
-        raise ValueError(f"img_size must be a pair of positive ints (H, W), got {img_size!r}.")
-    return int(img_size[0]), int(img_size[1])
+        raise ValueError(f"{name} must be a pair of positive ints (H, W), got {value!r}.")
+    return int(value[0]), int(value[1])
 
 
 def _check_mask_args(img_size, acceleration, center_fraction, mask_type) -> tuple[int, int]:
-    h, w = _check_img_size(img_size)
+    h, w = _check_size(img_size)
     if (
         not isinstance(acceleration, numbers.Real)
         or isinstance(acceleration, bool)

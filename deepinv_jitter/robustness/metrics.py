@@ -33,7 +33,20 @@ def _magnitude(x: torch.Tensor | None, name: str) -> torch.Tensor | None:
     return complex_abs(x) if x.shape[1] == 2 else x
 
 
-class MagnitudePSNR(PSNR):
+class _OnMagnitude:
+    r"""Makes a deepinv metric compare magnitudes: ``forward`` applies :func:`_magnitude` to both inputs."""
+
+    def forward(self, x_net: torch.Tensor = None, x: torch.Tensor = None, *args, **kwargs):
+        r"""The metric of ``|x_net|`` against ``|x|``, shape ``(B,)`` unless reduced.
+
+        :param torch.Tensor x_net: reconstruction ``(B, C, H, W)``.
+        :param torch.Tensor x: reference ``(B, C, H, W)``.
+        :return: torch.Tensor
+        """
+        return super().forward(_magnitude(x_net, "x_net"), _magnitude(x, "x"), *args, **kwargs)
+
+
+class MagnitudePSNR(_OnMagnitude, PSNR):
     r"""PSNR of the magnitude images, in dB.
 
     .. math::
@@ -61,17 +74,8 @@ class MagnitudePSNR(PSNR):
     def __init__(self, max_pixel: float | None = None, min_pixel: float = 0.0, **kwargs):
         super().__init__(max_pixel=max_pixel, min_pixel=min_pixel, complex_abs=False, **kwargs)
 
-    def forward(self, x_net: torch.Tensor = None, x: torch.Tensor = None, *args, **kwargs):
-        r"""PSNR of ``|x_net|`` against ``|x|``, shape ``(B,)`` unless reduced.
 
-        :param torch.Tensor x_net: reconstruction ``(B, C, H, W)``.
-        :param torch.Tensor x: reference ``(B, C, H, W)``.
-        :return: torch.Tensor
-        """
-        return super().forward(_magnitude(x_net, "x_net"), _magnitude(x, "x"), *args, **kwargs)
-
-
-class MagnitudeSSIM(SSIM):
+class MagnitudeSSIM(_OnMagnitude, SSIM):
     r"""SSIM of the magnitude images (fastMRI's 7 x 7 uniform window by default).
 
     :param float max_pixel: top of the data range; ``None`` (default) uses each reference image's maximum.
@@ -114,12 +118,3 @@ class MagnitudeSSIM(SSIM):
             complex_abs=False,
             **kwargs,
         )
-
-    def forward(self, x_net: torch.Tensor = None, x: torch.Tensor = None, *args, **kwargs):
-        r"""SSIM of ``|x_net|`` against ``|x|``, shape ``(B,)`` unless reduced.
-
-        :param torch.Tensor x_net: reconstruction ``(B, C, H, W)``.
-        :param torch.Tensor x: reference ``(B, C, H, W)``.
-        :return: torch.Tensor
-        """
-        return super().forward(_magnitude(x_net, "x_net"), _magnitude(x, "x"), *args, **kwargs)
