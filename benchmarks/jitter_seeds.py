@@ -24,24 +24,21 @@ from pathlib import Path
 import torch
 
 from deepinv_jitter.cli import _setting, evaluate_model, train_mode
-from deepinv_jitter.robustness.evaluate import _batches, _measure
+from deepinv_jitter.robustness import evaluate_robustness
 from deepinv_jitter.tasks import get_task
 
 CONDITIONS = ("in_distribution", "ood", "adversarial")
 
 
 def train_psnr(task, model) -> float:
-    """Mean PSNR on the first ``n_test`` training sections (measurement noise from the task seed)."""
-    psnr, _ = task.metrics()
-    n = len(task.test_dataset)
-    subset = torch.utils.data.Subset(task.train_dataset, range(min(n, len(task.train_dataset))))
-    values = []
-    with torch.no_grad():
-        for i, x in enumerate(_batches(subset, None)):
-            x = x.to(task.device)
-            y = _measure(task.physics, x, task.seed + i)
-            values.append(psnr(model(y, task.physics), x).flatten())
-    return torch.cat(values).mean().item()
+    """Mean PSNR on the first ``n_test`` training sections, measured as the test set is."""
+    n = min(len(task.test_dataset), len(task.train_dataset))
+    subset = torch.utils.data.Subset(task.train_dataset, range(n))
+    # budget 0 and no curve: clean reconstructions only
+    report = evaluate_robustness(
+        model, task=task, data=subset, eps=0.0, curve_eps=[], seed=task.seed
+    )
+    return report.conditions["in_distribution"]["psnr"]
 
 
 def run(task, mode, sigma=None):

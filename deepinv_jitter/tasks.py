@@ -73,8 +73,8 @@ same budget and seed; in-distribution / OOD / adversarial PSNR, dB):
 
 ``benchmarks/jitter_seeds.py`` repeats the seed study (MSE against SGD jittering at several sigmas
 and seeds, with the train-test gaps). Its run at sigma 0.1, seeds 0 / 1 / 2 reproduced the numbers
-above to 0.01 dB and gave MSE train-test gaps of 0.97 / 0.43 / -0.30 dB (jittering: 0.92 / 0.40 /
--0.57).
+above to 0.01 dB and gave MSE train-test gaps of 0.97 / 0.42 / -0.29 dB (jittering: 0.94 / 0.40 /
+-0.55).
 
 MRI (quick preset, embedded anatomy 96 x 96, same GD architecture with the DnCNN prior; PGD not
 measured for MRI): ``attack_eps = 1.4`` (the MSE model loses 0.39 dB under Gaussian noise, 3.47 dB
