@@ -9,7 +9,6 @@ from torch.utils.data import DataLoader
 from deepinv_jitter.datasets.seismic import (
     SegyDataset,
     SyntheticSeismicDataset,
-    save_seismic_figure,
 )
 from deepinv_jitter.physics.seismic import SeismicDeconvolution
 from deepinv_jitter.robustness.shifts import add_flat_segment
@@ -129,6 +128,8 @@ def test_trainer_online_measurements(tmp_path):
 
 
 def test_save_seismic_figure(tmp_path):
+    from deepinv_jitter.experiments.figures import save_seismic_figure
+
     p = save_seismic_figure(
         str(tmp_path / "fig.png"),
         SyntheticSeismicDataset(2, n_time=32, n_traces=32),

@@ -5,12 +5,11 @@ Every dataset returns ground truth ``x`` only, so deepinv's ``Trainer(online_mea
 """
 
 from .mri import EmbeddedMRIDataset, FastMRISingleCoilDataset
-from .seismic import SegyDataset, SyntheticSeismicDataset, save_seismic_figure
+from .seismic import SegyDataset, SyntheticSeismicDataset
 
 __all__ = [
     "SyntheticSeismicDataset",
     "SegyDataset",
-    "save_seismic_figure",
     "EmbeddedMRIDataset",
     "FastMRISingleCoilDataset",
 ]
