@@ -70,8 +70,7 @@ def center_crop_or_pad(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     :param torch.Tensor x: tensor of shape ``(..., H, W)``.
     :param tuple[int, int] size: output ``(h, w)``.
     :return: tensor of shape ``(..., h, w)``.
-
-    Raises ``ValueError`` when ``size`` is not a pair of positive ints.
+    :raises ValueError: when ``size`` is not a pair of positive ints.
 
     |sep|
 
@@ -126,8 +125,7 @@ def mni152_template_path() -> Path:
     r"""Path of the MNI152 T1 template inside the installed ``nilearn`` wheel (nilearn is not imported).
 
     :return: the ``.nii.gz`` path.
-
-    Raises ``ImportError`` when nilearn is not installed or does not ship the template.
+    :raises ImportError: when nilearn is not installed or does not ship the template.
 
     |sep|
 
@@ -154,7 +152,9 @@ def mni152_template_path() -> Path:
 def _load_mni152() -> np.ndarray:
     import nibabel  # a nilearn dependency; reads the gzipped NIfTI in ~0.3 s
 
-    volume = np.asarray(nibabel.load(str(mni152_template_path())).dataobj, dtype=np.float32)
+    volume = np.asarray(
+        nibabel.load(str(mni152_template_path())).dataobj, dtype=np.float32
+    )
     volume.setflags(write=False)
     return volume  # (x: left->right, y: posterior->anterior, z: inferior->superior)
 
@@ -172,8 +172,12 @@ def _mni152_slice(volume: np.ndarray, orientation: str, position: int) -> np.nda
 
 def _smooth_phase(h: int, w: int, generator: torch.Generator) -> torch.Tensor:
     # Low-order polynomial phase, the kind B0 inhomogeneity and coil phase produce in real scans.
-    v, u = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
-    c = torch.randn(6, generator=generator) * torch.tensor([math.pi, 1.0, 1.0, 0.5, 0.5, 0.5])
+    v, u = torch.meshgrid(
+        torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij"
+    )
+    c = torch.randn(6, generator=generator) * torch.tensor(
+        [math.pi, 1.0, 1.0, 0.5, 0.5, 0.5]
+    )
     return c[0] + c[1] * u + c[2] * v + c[3] * u * v + c[4] * u**2 + c[5] * v**2
 
 
@@ -206,9 +210,10 @@ class EmbeddedMRIDataset(ImageDataset):
     :param str phase: ``"none"`` (real images) or ``"smooth"`` (random smooth phase per slice).
     :param int seed: seed of the phase draws (each slice gets its own generator seeded from it).
     :param Callable transform: optional transform applied to the ``(2, H, W)`` tensor.
-
-    Raises ``ValueError`` for a bad ``split``, ``img_size``, orientation, split parameters or ``phase``;
-    ``ImportError`` when nilearn (which ships the template) or nibabel is missing.
+    :raises ValueError: for a bad ``split``, ``img_size``, orientation, split parameters or
+        ``phase``.
+    :raises TypeError: when ``seed`` is not an int.
+    :raises ImportError: when nilearn (which ships the template) or nibabel is missing.
 
     |sep|
 
@@ -246,11 +251,17 @@ class EmbeddedMRIDataset(ImageDataset):
             raise ValueError(
                 f"orientations must be a non-empty tuple of {_ORIENTATIONS}, got {orientations!r}."
             )
-        for name, value, low in (("block", block, 1), ("period", period, 2), ("gap", gap, 0)):
+        for name, value, low in (
+            ("block", block, 1),
+            ("period", period, 2),
+            ("gap", gap, 0),
+        ):
             if not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
         if not isinstance(min_foreground, numbers.Real) or not 0 <= min_foreground < 1:
-            raise ValueError(f"min_foreground must be in [0, 1), got {min_foreground!r}.")
+            raise ValueError(
+                f"min_foreground must be in [0, 1), got {min_foreground!r}."
+            )
         if phase not in ("none", "smooth"):
             raise ValueError(f"phase must be 'none' or 'smooth', got {phase!r}.")
         if not isinstance(seed, numbers.Integral):
@@ -303,14 +314,18 @@ class EmbeddedMRIDataset(ImageDataset):
             other = tuple(a for a in range(3) if a != axis)
             fraction = foreground.mean(axis=other)
             n = volume.shape[axis]
-            start = n // 2 if orientation == "sagittal" else 0  # one hemisphere (mirror symmetry)
+            start = (
+                n // 2 if orientation == "sagittal" else 0
+            )  # one hemisphere (mirror symmetry)
             is_test = [(p // block) % period == period // 2 for p in range(n)]
             for p in range(start, n):
                 if fraction[p] < min_foreground:
                     continue
                 if is_test[p]:
                     out["test"].append((orientation, p))
-                elif not any(is_test[q] for q in range(max(p - gap, 0), min(p + gap + 1, n))):
+                elif not any(
+                    is_test[q] for q in range(max(p - gap, 0), min(p + gap + 1, n))
+                ):
                     out["train"].append((orientation, p))
         return out
 
@@ -327,7 +342,9 @@ class EmbeddedMRIDataset(ImageDataset):
         x = torch.stack([image, torch.zeros_like(image)])
         if self.phase == "smooth":
             g = torch.Generator().manual_seed(
-                self.seed * 1_000_003 + _ORIENTATIONS.index(orientation) * 1_000 + position
+                self.seed * 1_000_003
+                + _ORIENTATIONS.index(orientation) * 1_000
+                + position
             )
             phi = _smooth_phase(*self.img_size, generator=g)
             x = torch.stack([image * torch.cos(phi), image * torch.sin(phi)])
@@ -348,15 +365,21 @@ def _check_fastmri_folder(root) -> list[Path]:
     import h5py
 
     if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"root must be a folder path (str or Path), got {type(root).__name__}.")
+        raise TypeError(
+            f"root must be a folder path (str or Path), got {type(root).__name__}."
+        )
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"root: fastMRI folder {str(root)!r} does not exist.")
     if not root.is_dir():
-        raise FileNotFoundError(f"root: {str(root)!r} is not a folder of fastMRI .h5 files.")
+        raise FileNotFoundError(
+            f"root: {str(root)!r} is not a folder of fastMRI .h5 files."
+        )
     files = sorted(root.glob("*.h5"))
     if not files:
-        raise FileNotFoundError(f"root: no .h5 files in {str(root)!r}; expected fastMRI volumes.")
+        raise FileNotFoundError(
+            f"root: no .h5 files in {str(root)!r}; expected fastMRI volumes."
+        )
     for path in files:
         try:
             with h5py.File(path, "r") as f:
@@ -366,14 +389,32 @@ def _check_fastmri_folder(root) -> list[Path]:
                         "expected a fastMRI single-coil file."
                     )
                 kspace = f["kspace"]
-                if kspace.ndim != 3 or not np.issubdtype(kspace.dtype, np.complexfloating):
+                if kspace.ndim != 3 or not np.issubdtype(
+                    kspace.dtype, np.complexfloating
+                ):
                     raise ValueError(
                         f"root: {path.name} has 'kspace' of shape {kspace.shape} and dtype "
                         f"{kspace.dtype}; expected complex single-coil k-space (slices, H, W)."
                     )
         except OSError as err:
-            raise ValueError(f"root: {path.name} is not a readable HDF5 file ({err}).") from err
+            raise ValueError(
+                f"root: {path.name} is not a readable HDF5 file ({err})."
+            ) from err
     return files
+
+
+def _check_kspace_size(files: list[Path], crop_size: tuple[int, int], img_size) -> None:
+    import h5py
+
+    for path in files:
+        with h5py.File(path, "r") as f:
+            h, w = f["kspace"].shape[-2:]
+        if h < crop_size[0] or w < crop_size[1]:
+            raise ValueError(
+                f"root: {path.name} has k-space of {h} x {w}, smaller than the requested "
+                f"crop_size={crop_size} (img_size={img_size}): the image would be zero-padded. "
+                f"Pass a crop_size of at most ({h}, {w}), or allow_padding=True to pad."
+            )
 
 
 def _select(slice_index, slice_ind: int, num_slices: int) -> bool:
@@ -393,7 +434,9 @@ class _SliceFilter:
         self.slice_index = slice_index
 
     def __call__(self, sample) -> bool:
-        return _select(self.slice_index, sample.slice_ind, sample.metadata["num_slices"])
+        return _select(
+            self.slice_index, sample.slice_ind, sample.metadata["num_slices"]
+        )
 
 
 class FastMRISingleCoilDataset(ImageDataset, MRIMixin):
@@ -422,11 +465,17 @@ class FastMRISingleCoilDataset(ImageDataset, MRIMixin):
     :param str target: ``"complex"`` (default) or ``"magnitude"``.
     :param str scale: ``"slice_max"`` (default), ``"volume_max"`` or ``"none"``.
     :param Callable transform: optional transform applied to the ``(2, H, W)`` tensor.
-
-    Raises ``TypeError`` if ``root`` is not a path; ``FileNotFoundError`` if ``root`` does not exist, is
-    not a folder or holds no ``.h5`` file; ``ValueError`` if a file is not HDF5, has no ``kspace``, or
-    its ``kspace`` is not complex ``(slices, H, W)``, if no slice is selected, or for a bad
-    ``img_size``, ``crop_size``, ``slice_index``, ``target`` or ``scale``.
+    :param bool allow_padding: accept files whose k-space is smaller than ``crop_size`` (the image is
+        then zero-padded to ``crop_size``); by default such a file is rejected at construction.
+    :raises TypeError: if ``root`` is not a path.
+    :raises FileNotFoundError: if ``root`` does not exist, is not a folder or holds no ``.h5`` file.
+    :raises ValueError: at construction, if a file is not HDF5, has no ``kspace``, its ``kspace`` is
+        not complex ``(slices, H, W)`` or is smaller than ``crop_size`` (unless
+        ``allow_padding=True``), if no slice is selected, or for a bad ``img_size``, ``crop_size``,
+        ``slice_index``, ``target`` or ``scale``; when an item is loaded, if its slice (or, with
+        ``scale="volume_max"``, any slice of its volume) holds non-finite k-space values (NaN,
+        inf) or its cropped image is all zero or non-finite. The message names the file and the
+        slice index.
 
     |sep|
 
@@ -455,18 +504,28 @@ class FastMRISingleCoilDataset(ImageDataset, MRIMixin):
         target: str = "complex",
         scale: str = "slice_max",
         transform: Callable | None = None,
+        allow_padding: bool = False,
     ):
         super().__init__()
         self.img_size = _check_size(img_size, "img_size")
         self.crop_size = _check_size(crop_size, "crop_size")
+        if not isinstance(allow_padding, bool):
+            raise TypeError(
+                f"allow_padding must be a bool, got {type(allow_padding).__name__}."
+            )
         if target not in ("complex", "magnitude"):
-            raise ValueError(f"target must be 'complex' or 'magnitude', got {target!r}.")
+            raise ValueError(
+                f"target must be 'complex' or 'magnitude', got {target!r}."
+            )
         if scale not in ("slice_max", "volume_max", "none"):
-            raise ValueError(f"scale must be 'slice_max', 'volume_max' or 'none', got {scale!r}.")
+            raise ValueError(
+                f"scale must be 'slice_max', 'volume_max' or 'none', got {scale!r}."
+            )
         self._check_slice_index(slice_index)
         files = _check_fastmri_folder(root)
 
         self.root = Path(root)
+        self.allow_padding = allow_padding
         self.files = files
         self.target = target
         self.scale = scale
@@ -481,7 +540,12 @@ class FastMRISingleCoilDataset(ImageDataset, MRIMixin):
             use_dict_output=True,
         )
         if len(self.fastmri) == 0:
-            raise ValueError(f"slice_index={slice_index!r} selects no slice in {str(self.root)!r}.")
+            raise ValueError(
+                f"slice_index={slice_index!r} selects no slice in {str(self.root)!r}."
+            )
+        if not allow_padding:
+            selected = sorted({Path(s.fname) for s in self.fastmri.samples})
+            _check_kspace_size(selected, self.crop_size, self.img_size)
         self._volume_max: dict[str, float] = {}
 
     @staticmethod
@@ -516,6 +580,27 @@ class FastMRISingleCoilDataset(ImageDataset, MRIMixin):
         image = self.ifft(torch.complex(kspace[0].float(), kspace[1].float()))
         return center_crop_or_pad(image, self.crop_size)
 
+    @staticmethod
+    def _check_slice(
+        fname, slice_ind: int, kspace: torch.Tensor, image: torch.Tensor
+    ) -> None:
+        # One clear error for a bad slice, instead of NaN images (and NaN weights) downstream.
+        name = Path(fname).name
+        if not torch.isfinite(kspace).all():
+            n_bad = int((~torch.isfinite(kspace)).sum())
+            raise ValueError(
+                f"{name}: slice {slice_ind} has {n_bad} non-finite k-space value(s) (NaN or inf)."
+            )
+        if not torch.isfinite(image).all():
+            raise ValueError(
+                f"{name}: slice {slice_ind} gives a non-finite image (k-space values overflow "
+                "float32)."
+            )
+        if not bool((image != 0).any()):
+            raise ValueError(
+                f"{name}: slice {slice_ind} is all zero (no signal in the crop)."
+            )
+
     def _max_of_volume(self, fname: Path) -> float:
         import h5py
 
@@ -523,6 +608,13 @@ class FastMRISingleCoilDataset(ImageDataset, MRIMixin):
         if key not in self._volume_max:
             with h5py.File(fname, "r") as f:
                 volume = torch.from_numpy(np.asarray(f["kspace"]).astype(np.complex64))
+            finite = torch.isfinite(torch.view_as_real(volume)).flatten(1).all(1)
+            if not finite.all():
+                bad = torch.nonzero(~finite).flatten().tolist()
+                raise ValueError(
+                    f"{Path(fname).name}: slice {bad[0]} has non-finite k-space values (NaN or "
+                    f"inf; slices {bad}), so its volume maximum (scale='volume_max') is undefined."
+                )
             image = center_crop_or_pad(self.ifft(volume), self.crop_size)
             self._volume_max[key] = float(image.abs().max())
         return self._volume_max[key]
@@ -532,11 +624,13 @@ class FastMRISingleCoilDataset(ImageDataset, MRIMixin):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         kspace = self.fastmri[index]["y"]
+        sample = self.fastmri.samples[index]
         image = self._cropped_image(kspace)
+        self._check_slice(sample.fname, sample.slice_ind, kspace, image)
         if self.scale == "slice_max":
             image = image / image.abs().max().clamp_min(1e-12)
         elif self.scale == "volume_max":
-            fname = self.fastmri.samples[index].fname
+            fname = sample.fname
             image = image / max(self._max_of_volume(fname), 1e-12)
         if self.target == "magnitude":
             image = image.abs().to(image.dtype)

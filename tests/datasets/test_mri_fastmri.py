@@ -92,7 +92,10 @@ def test_volume_max_scaling(fastmri_root):
 
 
 def test_resize_and_crop_pad(fastmri_root):
-    ds = FastMRISingleCoilDataset(fastmri_root, img_size=(16, 16), crop_size=(48, 48))
+    # a crop beyond the 40 x 36 k-space is zero-padding, which has to be asked for explicitly
+    ds = FastMRISingleCoilDataset(
+        fastmri_root, img_size=(16, 16), crop_size=(48, 48), allow_padding=True
+    )
     x = ds[0]
     assert x.shape == (2, 16, 16)
     # cropping beyond the 40 x 36 image pads with zeros, fastMRI-style offsets otherwise
