@@ -1,7 +1,7 @@
 """Grid of comparison runs for tuning a task's defaults (architecture, attack budget, jitter sigma).
 
 Runs, in one process, a list of configurations (a training mode plus any Task overrides), each
-trained with ``deepinv_jitter.cli.train_mode`` and evaluated with ``evaluate_robustness``, and prints
+trained with ``deepinv_jitter.experiments.runner.train_mode`` and evaluated with ``evaluate_robustness``, and prints
 one line per run plus a JSON summary. With ``--calibrate`` it first trains the MSE baseline and
 measures the PSNR drop under Gaussian noise and under attack for a list of budgets, then uses the
 budget whose attack costs closest to ``--target-drop`` dB (and Gaussian noise < 0.5 dB) for every run.
@@ -22,17 +22,16 @@ from pathlib import Path
 
 import torch
 
-from deepinv_jitter.cli import evaluate_model, train_mode
-from deepinv_jitter.robustness.evaluate import evaluate_robustness
+from deepinv_jitter.experiments.runner import evaluate_model, train_mode
 from deepinv_jitter.tasks import get_task
 
 
 def calibrate(task, model, eps_list):
     """PSNR drops of a model under Gaussian noise and under attack, per budget."""
-    base = evaluate_robustness(model, task=task, eps=0.0, curve_eps=[0.0]).conditions
+    base = evaluate_model(task, model, progress=False, eps=0.0, curve_eps=[0.0]).conditions
     rows = []
     for eps in eps_list:
-        c = evaluate_robustness(model, task=task, eps=eps, curve_eps=[0.0]).conditions
+        c = evaluate_model(task, model, progress=False, eps=eps, curve_eps=[0.0]).conditions
         rows.append(
             {
                 "eps": eps,

@@ -1,6 +1,6 @@
 """Training-time ratios of the four modes on a task preset, measured the way ``compare`` trains.
 
-Each repeat trains every mode for ``--epochs`` epochs with ``deepinv_jitter.cli.train_mode`` (the
+Each repeat trains every mode for ``--epochs`` epochs with ``deepinv_jitter.experiments.runner.train_mode`` (the
 same code path as ``deepinv-jitter compare``: JitterTrainer, online measurements, checkpoints), the
 modes alternating inside a repeat so that drifts of machine load hit them alike. Prints the median
 seconds per mode and the median ratio of each mode to ``mse``.
@@ -18,7 +18,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from deepinv_jitter.cli import train_mode
+from deepinv_jitter.experiments.runner import train_mode
 from deepinv_jitter.tasks import MODES, get_task
 
 

@@ -1,7 +1,7 @@
 """Seed study: SGD jittering against MSE training, per seed, with the train-test gap.
 
 For each seed, trains ``mse`` and ``sgd_jitter`` at each ``--sigmas`` value with
-``deepinv_jitter.cli.train_mode`` (the code path of ``deepinv-jitter compare``), evaluates them with
+``deepinv_jitter.experiments.runner.train_mode`` (the code path of ``deepinv-jitter compare``), evaluates them with
 ``evaluate_robustness`` (in distribution, OOD, Gaussian, adversarial) and measures the PSNR on as many
 training sections as there are test sections. Prints, per seed and sigma, the PSNR differences to the
 MSE model of the same seed, their means over seeds, and each model's train-minus-test gap (how much
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from deepinv_jitter.cli import _setting, evaluate_model, train_mode
-from deepinv_jitter.robustness import evaluate_robustness
+from deepinv_jitter.experiments.presets import parse_setting
+from deepinv_jitter.experiments.runner import evaluate_model, train_mode
 from deepinv_jitter.tasks import get_task
 
 CONDITIONS = ("in_distribution", "ood", "adversarial")
@@ -35,8 +35,8 @@ def train_psnr(task, model) -> float:
     n = min(len(task.test_dataset), len(task.train_dataset))
     subset = torch.utils.data.Subset(task.train_dataset, range(n))
     # budget 0 and no curve: clean reconstructions only
-    report = evaluate_robustness(
-        model, task=task, data=subset, eps=0.0, curve_eps=[], seed=task.seed
+    report = evaluate_model(
+        task, model, progress=False, data=subset, eps=0.0, curve_eps=[]
     )
     return report.conditions["in_distribution"]["psnr"]
 

@@ -21,3 +21,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def device(request):
+    """Every device the test can run on: the CPU always, CUDA when present (deepinv's fixture)."""
+    return torch.device(request.param)

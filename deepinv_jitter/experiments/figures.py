@@ -1,15 +1,29 @@
-r"""Figures of the application: seismic sections and their measurements."""
+r"""Figures of the application (matplotlib, non-interactive ``Agg`` backend): PSNR against attack
+budget, reconstructions and error maps, the accuracy-robustness trade-off, seismic sections."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..robustness.evaluate import CONDITIONS
+
 from ..datasets.seismic import SyntheticSeismicDataset
 from ..physics.seismic import SeismicDeconvolution
 
-__all__ = ["save_seismic_figure"]
+__all__ = ["plot_attack_curves", "plot_examples", "plot_tradeoff", "save_seismic_figure"]
+
+LABELS = {
+    "in_distribution": "In distribution",
+    "ood": "OOD",
+    "gaussian": "Gaussian",
+    "adversarial": "Adversarial",
+}
+
 
 
 def save_seismic_figure(
@@ -88,3 +102,164 @@ def save_seismic_figure(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save_figure(plt, fig, path: str | Path, dpi: int) -> Path:
+    # one place that lays out, writes (creating the folder) and closes every figure of this module
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+def plot_attack_curves(
+    curves: dict[str, dict[str, list[float]]],
+    path: str | Path,
+    title: str = "",
+    oracle: float | None = None,
+) -> Path:
+    r"""PSNR against attack budget, one line per training mode, saved as an image.
+
+    :param dict curves: ``{mode: {"eps": [...], "psnr": [...]}}``.
+    :param str path: output file (``.png``).
+    :param str title: figure title.
+    :param float, None oracle: PSNR of the best achievable reconstruction, drawn as a line.
+    :return: the path written.
+
+    >>> import tempfile, os
+    >>> p = plot_attack_curves({"mse": {"eps": [0, 1], "psnr": [30, 25]}},
+    ...                        os.path.join(tempfile.mkdtemp(), "c.png"))
+    >>> p.exists()
+    True
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for mode, c in curves.items():
+        ax.plot(c["eps"], c["psnr"], marker="o", label=mode)
+    if oracle is not None:
+        ax.axhline(oracle, color="k", ls="--", lw=1, label="oracle (clean)")
+    ax.set_xlabel(r"attack budget $\epsilon$ ($\|\delta\|_2$)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return _save_figure(plt, fig, path, dpi=120)
+
+
+def _to_image(t: torch.Tensor) -> torch.Tensor:
+    """``(1, C, H, W)`` -> ``(H, W)``: the magnitude for two-channel (real/imaginary) images."""
+    t = t[0].float()
+    if t.shape[0] == 2:
+        return t.pow(2).sum(0).sqrt()
+    return t[0]
+
+
+def plot_examples(
+    examples: dict[str, dict[str, dict[str, torch.Tensor]]],
+    path: str | Path,
+    title: str = "",
+) -> Path:
+    r"""A grid of reconstructions and error maps: one row per training mode, two columns per
+    condition (reconstruction, absolute error), plus a column of ground truth images.
+
+    :param dict examples: ``{mode: {condition: {"x": (1, C, H, W), "x_hat": (1, C, H, W)}}}`` as in
+        :attr:`RobustnessReport.examples`. Two-channel images are shown as magnitudes.
+    :param str path: output file (``.png``).
+    :param str title: figure title.
+    :return: the path written.
+
+    >>> import tempfile, os
+    >>> ex = {"mse": {"in_distribution": {"x": torch.rand(1, 1, 8, 8), "x_hat": torch.rand(1, 1, 8, 8)}}}
+    >>> plot_examples(ex, os.path.join(tempfile.mkdtemp(), "g.png")).exists()
+    True
+    """
+    plt = _pyplot()
+    modes = list(examples)
+    conds = [c for c in CONDITIONS if any(c in examples[m] for m in modes)]
+    refs = [c for c in ("in_distribution", "ood") if c in conds]
+    ncols = len(refs) + 2 * len(conds)
+    fig, axes = plt.subplots(
+        len(modes), ncols, figsize=(1.7 * ncols, 1.8 * len(modes) + 0.4), squeeze=False
+    )
+    first = examples[modes[0]]
+    ref_imgs = [_to_image(first[c]["x"]) for c in refs]
+    vmax = max(float(im.abs().max()) for im in ref_imgs) if ref_imgs else 1.0
+    signed = any(float(im.min()) < 0 for im in ref_imgs)
+    cmap, vmin = ("seismic", -vmax) if signed else ("gray", 0.0)
+    for r, mode in enumerate(modes):
+        col = 0
+        for c in refs:
+            ax = axes[r, col]
+            ax.imshow(_to_image(examples[mode][c]["x"]), cmap=cmap, vmin=vmin, vmax=vmax)
+            if r == 0:
+                ax.set_title(f"truth\n{LABELS[c]}", fontsize=7)
+            col += 1
+        for c in conds:
+            ex = examples[mode].get(c)
+            if ex is not None:
+                xh, xr = _to_image(ex["x_hat"]), _to_image(ex["x"])
+                axes[r, col].imshow(xh, cmap=cmap, vmin=vmin, vmax=vmax)
+                axes[r, col + 1].imshow((xh - xr).abs(), cmap="magma", vmin=0, vmax=0.5 * vmax)
+            if r == 0:
+                axes[r, col].set_title(f"{LABELS[c]}", fontsize=7)
+                axes[r, col + 1].set_title(f"|error| {LABELS[c]}", fontsize=7)
+            col += 2
+        axes[r, 0].set_ylabel(mode, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save_figure(plt, fig, path, dpi=110)
+
+
+def plot_tradeoff(
+    points: Sequence[dict], path: str | Path, title: str = "accuracy-robustness trade-off"
+) -> Path:
+    r"""In-distribution PSNR against adversarial PSNR: the accuracy-robustness frontier.
+
+    :param list[dict] points: each ``{"label": str, "in_distribution": float, "adversarial": float}``
+        with an optional ``"sigma"`` (SGD-jittering points, joined by a line in sigma order).
+    :param str path: output file (``.png``).
+    :param str title: figure title.
+    :return: the path written.
+
+    >>> import tempfile, os
+    >>> pts = [{"label": "mse", "in_distribution": 30, "adversarial": 24},
+    ...        {"label": "sgd_jitter", "sigma": 1.0, "in_distribution": 29.8, "adversarial": 26}]
+    >>> plot_tradeoff(pts, os.path.join(tempfile.mkdtemp(), "t.png")).exists()
+    True
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    jit = sorted((p for p in points if "sigma" in p), key=lambda p: p["sigma"])
+    if jit:
+        ax.plot(
+            [p["adversarial"] for p in jit],
+            [p["in_distribution"] for p in jit],
+            "-o",
+            color="C0",
+            label="sgd_jitter",
+        )
+        for p in jit:
+            ax.annotate(f"σ={p['sigma']:g}", (p["adversarial"], p["in_distribution"]), fontsize=7)
+    for i, p in enumerate(q for q in points if "sigma" not in q):
+        ax.plot(p["adversarial"], p["in_distribution"], "s", color=f"C{i + 1}", label=p["label"])
+    ax.set_xlabel("adversarial PSNR (dB)")
+    ax.set_ylabel("in-distribution PSNR (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    return _save_figure(plt, fig, path, dpi=120)

@@ -15,26 +15,18 @@ that deepinv's planned optim refactor needs changes here only.
 
 Scale rules (argument ``scale``), with :math:`u_k = x_k - \gamma \nabla f(x_k)` the explicit step's output:
 
-* ``"relative"`` (default, the paper's rule): :math:`s_k = \sigma \max_j |u_{k,j}|`, per sample. The iterate
-  is perturbed by :math:`\gamma w_k`, of std :math:`\gamma \sigma \max|u_k|`.
+* ``"relative"`` (the rule of the paper's reference code): :math:`s_k = \sigma \max_j |u_{k,j}|`, per
+  sample. The iterate is perturbed by :math:`\gamma w_k`, of std :math:`\gamma \sigma \max|u_k|`.
 * ``"absolute"``: :math:`s_k = \sigma`; the iterate is perturbed by :math:`\gamma w_k`, of std :math:`\gamma\sigma`.
-* ``"iterate"``: :math:`s_k = \sigma \max_j |u_{k,j}| / \gamma`, so the iterate itself is perturbed by noise of
+* ``"iterate"`` (default): :math:`s_k = \sigma \max_j |u_{k,j}| / \gamma`, so the iterate itself is perturbed by noise of
   std :math:`\sigma \max|u_k|`, whatever the step size. This is the rule to use when :math:`\gamma` is small
   (ill-conditioned operators: for the Ricker seismic operator :math:`\|A\|^2 \approx 54`, so
   :math:`\gamma \approx 1/54` and ``"relative"`` noise at :math:`\sigma = 0.1` is ~20x below the
-  reconstruction error and has no measurable effect), and when the step size is learned: under
+  reconstruction error and has no measurable effect; see the results page), and when the step size is learned: under
   ``"relative"``/``"absolute"`` the injected noise is proportional to :math:`\gamma`, so training can cancel
   the jitter by shrinking :math:`\gamma` (observed: 0.023 -> 0.002 with a 2 dB loss in distribution); under
   ``"iterate"`` the noise does not depend on :math:`\gamma` at all. :math:`\sigma` then means "a fraction of
   the iterate's peak amplitude" for every operator.
-
-Measured on a small seismic-like deconvolution (Ricker wavelet, 64 x 32 sections, unrolled GD, 5
-iterations, small CNN prior, 192 Adam steps; PSNR clean / under an L2 PGD attack of 0.05 and 0.1
-:math:`\|y\|`): MSE 19.11 / 17.44 / 16.04 dB; ``"relative"`` :math:`\sigma=0.1` 19.11 / 17.44 / 16.04
-(no effect); ``"relative"`` :math:`\sigma=1` 18.94 / 17.47 / 16.20 (the learned step shrank 0.020 -> 0.016);
-``"iterate"`` :math:`\sigma=0.05` 19.13 / 17.67 / 16.42, :math:`\sigma=0.1` 19.13 / 17.95 / 16.85,
-:math:`\sigma=0.2` 18.07 / 17.68 / 17.22. ``"iterate"`` with :math:`\sigma \approx 0.1` is the setting
-that bought robustness at no in-distribution cost there.
 
 **Difference from the paper's reference code.** The reference code takes a *signed* maximum over the
 *whole batch* (``torch.max(u)``). Here the maximum is of the *absolute value* and *per sample*: a signed
@@ -56,6 +48,8 @@ from contextlib import contextmanager
 import torch
 from deepinv.optim.optim_iterators import GDIteration, PGDIteration
 
+from .._checks import check_number, resolve_rng
+
 __all__ = [
     "SCALES",
     "jitter_noise",
@@ -74,8 +68,7 @@ SCALES = ("relative", "absolute", "iterate")
 def _check_sigma_scale(sigma, scale) -> None:
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)):
         raise TypeError(f"sigma must be a non-negative float, got {type(sigma).__name__}")
-    if not sigma >= 0:  # also rejects NaN
-        raise ValueError(f"sigma must be a non-negative float, got {sigma}")
+    check_number(sigma, "sigma", low=0)  # also rejects NaN and infinity
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
 
@@ -86,7 +79,7 @@ def _per_sample_max_abs(u: torch.Tensor) -> torch.Tensor:
     return m.reshape((u.shape[0],) + (1,) * (u.dim() - 1))
 
 
-def jitter_std(u: torch.Tensor, sigma: float, scale: str = "relative", stepsize=1.0):
+def jitter_std(u: torch.Tensor, sigma: float, scale: str = "iterate", stepsize=1.0):
     r"""Standard deviation of the perturbation that jittering adds to the iterate.
 
     This is :math:`\gamma s_k` for ``"relative"`` and ``"absolute"`` and :math:`\sigma \max|u_k|` for
@@ -117,8 +110,10 @@ def jitter_std(u: torch.Tensor, sigma: float, scale: str = "relative", stepsize=
 def jitter_noise(
     u: torch.Tensor,
     sigma: float,
-    scale: str = "relative",
+    scale: str = "iterate",
     stepsize=1.0,
+    rng: torch.Generator | None = None,
+    *,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     r"""The noise rule: the perturbation :math:`e_k` that jittering subtracts from the explicit step.
@@ -135,28 +130,32 @@ def jitter_noise(
 
     :param torch.Tensor u: explicit-step output :math:`u_k = x_k - \gamma\nabla f(x_k)`, shape ``(B, ...)``.
     :param float sigma: noise level :math:`\sigma \geq 0`.
-    :param str scale: ``"relative"`` (default), ``"absolute"`` or ``"iterate"``.
+    :param str scale: ``"iterate"`` (default), ``"relative"`` or ``"absolute"``.
     :param float, torch.Tensor stepsize: step size :math:`\gamma`.
-    :param torch.Generator generator: optional generator for reproducible noise (it may live on another
+    :param torch.Generator rng: optional generator for reproducible noise (it may live on another
         device than ``u``; the noise is drawn on the generator's device and moved).
+    :param torch.Generator generator: deprecated alias of ``rng``.
     :return: (:class:`torch.Tensor`) :math:`e_k`, same shape, dtype and device as ``u``.
     :raises ValueError: if ``sigma < 0`` or ``scale`` is unknown.
 
     >>> import torch
     >>> u = torch.ones(2, 1, 8, 8)
     >>> g = torch.Generator().manual_seed(0)
-    >>> e1 = jitter_noise(u, 0.1, generator=g)
-    >>> e2 = jitter_noise(u, 0.1, generator=torch.Generator().manual_seed(0))
+    >>> e1 = jitter_noise(u, 0.1, rng=g)
+    >>> e2 = jitter_noise(u, 0.1, rng=torch.Generator().manual_seed(0))
     >>> bool(torch.equal(e1, e2)), e1.shape
     (True, torch.Size([2, 1, 8, 8]))
     """
-    std = jitter_std(u, sigma, scale)  # s_k (relative/absolute) or the iterate std
-    dev = generator.device if generator is not None else u.device
-    eps = torch.randn(u.shape, generator=generator, device=dev, dtype=u.dtype).to(u.device)
+    rng = resolve_rng(rng, generator, "jitter_noise")
+    # computed in at least float32 (also under a bf16/fp16 autocast), then cast to u's dtype
+    work = torch.promote_types(u.dtype, torch.float32)
+    std = jitter_std(u.to(work), sigma, scale)  # s_k (relative/absolute) or the iterate std
+    dev = rng.device if rng is not None else u.device
+    eps = torch.randn(u.shape, generator=rng, device=dev, dtype=work).to(u.device)
     w = std * eps
-    if scale == "iterate":
-        return w
-    return stepsize * w
+    if scale != "iterate":
+        w = stepsize * w
+    return w.to(u.dtype)
 
 
 class _JitterMixin:
@@ -165,22 +164,18 @@ class _JitterMixin:
     def __init__(
         self,
         sigma: float = 0.0,
-        scale: str = "relative",
+        scale: str = "iterate",
+        rng: torch.Generator | None = None,
+        *,
         generator: torch.Generator | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)  # deepinv's GDIteration / PGDIteration
-        self._init_jitter(sigma, scale, generator)
-
-    def _init_jitter(self, sigma, scale, generator):
+        rng = resolve_rng(rng, generator, type(self).__name__)
         _check_sigma_scale(sigma, scale)
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(
-                f"generator must be a torch.Generator or None, got {type(generator).__name__}"
-            )
         self.sigma = float(sigma)
         self.scale = scale
-        self.generator = generator
+        self.rng = rng
 
     @property
     def noise_on(self) -> bool:
@@ -188,7 +183,7 @@ class _JitterMixin:
         return bool(self.training and self.sigma > 0)
 
     def _perturb(self, u, cur_params):
-        return u - jitter_noise(u, self.sigma, self.scale, cur_params["stepsize"], self.generator)
+        return u - jitter_noise(u, self.sigma, self.scale, cur_params["stepsize"], self.rng)
 
     def _cost(self, x, cur_data_fidelity, cur_prior, cur_params, y, physics):
         # same condition as deepinv's iterators (0.5.0)
@@ -218,11 +213,13 @@ class JitterGDIteration(_JitterMixin, GDIteration):
     :class:`deepinv.optim.optim_iterators.GDIteration` (same code path, bit-identical output).
 
     :param float sigma: noise level :math:`\sigma \geq 0` (attribute, settable). Default 0 (no noise).
-    :param str scale: ``"relative"`` (default), ``"absolute"`` or ``"iterate"``; see the module docstring.
-    :param torch.Generator generator: optional generator for reproducible noise.
+    :param str scale: ``"iterate"`` (default), ``"relative"`` (the paper's reference code) or
+        ``"absolute"``; see the module docstring.
+    :param torch.Generator rng: optional generator for reproducible noise.
+    :param torch.Generator generator: deprecated alias of ``rng``.
     :param kwargs: passed to :class:`deepinv.optim.optim_iterators.GDIteration` (``cost_fn``, ``has_cost``, ...).
     :raises ValueError: if ``sigma < 0`` or ``scale`` is unknown.
-    :raises TypeError: if ``generator`` is not a :class:`torch.Generator`.
+    :raises TypeError: if ``rng`` is not a :class:`torch.Generator`.
 
     >>> import torch, deepinv as dinv
     >>> from deepinv_jitter import JitterGDIteration
@@ -251,7 +248,7 @@ class JitterGDIteration(_JitterMixin, GDIteration):
         grad_f = self.f_step(x_prev, cur_data_fidelity, cur_params, y, physics)
         grad_g = self.g_step(x_prev, cur_prior, cur_params)
         u = x_prev - gamma * grad_f
-        x = u - gamma * grad_g - jitter_noise(u, self.sigma, self.scale, gamma, self.generator)
+        x = u - gamma * grad_g - jitter_noise(u, self.sigma, self.scale, gamma, self.rng)
         F = self._cost(x, cur_data_fidelity, cur_prior, cur_params, y, physics)
         return {"est": (x,), "cost": F}
 
@@ -272,11 +269,13 @@ class JitterPGDIteration(_JitterMixin, PGDIteration):
     forward pass is deepinv's :class:`deepinv.optim.optim_iterators.PGDIteration` (bit-identical).
 
     :param float sigma: noise level :math:`\sigma \geq 0` (attribute, settable). Default 0 (no noise).
-    :param str scale: ``"relative"`` (default), ``"absolute"`` or ``"iterate"``; see the module docstring.
-    :param torch.Generator generator: optional generator for reproducible noise.
+    :param str scale: ``"iterate"`` (default), ``"relative"`` (the paper's reference code) or
+        ``"absolute"``; see the module docstring.
+    :param torch.Generator rng: optional generator for reproducible noise.
+    :param torch.Generator generator: deprecated alias of ``rng``.
     :param kwargs: passed to :class:`deepinv.optim.optim_iterators.PGDIteration` (``g_first``, ``cost_fn``, ...).
     :raises ValueError: if ``sigma < 0`` or ``scale`` is unknown.
-    :raises TypeError: if ``generator`` is not a :class:`torch.Generator`.
+    :raises TypeError: if ``rng`` is not a :class:`torch.Generator`.
 
     >>> import torch, deepinv as dinv
     >>> from deepinv_jitter import JitterPGDIteration
@@ -322,6 +321,8 @@ def jitterize(
     model: torch.nn.Module,
     sigma: float | None = None,
     scale: str | None = None,
+    rng: torch.Generator | None = None,
+    *,
     generator: torch.Generator | None = None,
 ) -> torch.nn.Module:
     r"""Swap the GD / PGD iterator of a deepinv unfolded model for its jittering version, in place.
@@ -330,14 +331,15 @@ def jitterize(
     ``deepinv.optim.GD(..., unfold=True)``) whose iterator is exactly deepinv's ``GDIteration`` or
     ``PGDIteration`` gets a :class:`JitterGDIteration` / :class:`JitterPGDIteration` with the same
     settings (``g_first``, ``cost_fn``, ``has_cost``, its ``f_step``/``g_step`` modules, train/eval mode).
-    Iterators that are already jittering are kept (idempotent); ``sigma``/``scale``/``generator``, when
+    Iterators that are already jittering are kept (idempotent); ``sigma``/``scale``/``rng``, when
     given, are set on them. A fresh swap has ``sigma=0`` unless ``sigma`` is given, so the model's output is
     unchanged until noise is asked for.
 
     :param torch.nn.Module model: a deepinv unfolded model or a module containing one.
     :param float sigma: noise level to set (``None``: keep, 0 for a fresh swap).
-    :param str scale: scale rule to set (``None``: keep, ``"relative"`` for a fresh swap).
-    :param torch.Generator generator: generator to set (``None``: keep).
+    :param str scale: scale rule to set (``None``: keep, ``"iterate"`` for a fresh swap).
+    :param torch.Generator rng: generator to set (``None``: keep).
+    :param torch.Generator generator: deprecated alias of ``rng``.
     :return: ``model`` (the same object).
     :raises TypeError: if ``model`` is not a module, contains no ``BaseOptim``, or one of its iterators is
         not GD/PGD (HQS, DRS, ADMM, CP, FISTA, MD, ...): only GD and PGD are supported.
@@ -353,10 +355,11 @@ def jitterize(
     >>> type(model.fixed_point.iterator).__name__, model.fixed_point.iterator.sigma
     ('JitterPGDIteration', 0.1)
     """
+    rng = resolve_rng(rng, generator, "jitterize")
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if sigma is not None or scale is not None:
-        _check_sigma_scale(0.0 if sigma is None else sigma, "relative" if scale is None else scale)
+        _check_sigma_scale(0.0 if sigma is None else sigma, "iterate" if scale is None else scale)
     opts = _optimizers(model)
     if not opts:
         raise TypeError(
@@ -382,8 +385,8 @@ def jitterize(
             it.sigma = float(sigma)
         if scale is not None:
             it.scale = scale
-        if generator is not None:
-            it.generator = generator
+        if rng is not None:
+            it.rng = rng
     return model
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import check_number
+
 __all__ = ["pgd_attack", "measurement_mask"]
 
 
@@ -111,14 +113,10 @@ def pgd_attack(
         raise TypeError(
             f"x and y must be torch.Tensor, got {type(x).__name__} and {type(y).__name__}"
         )
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-        raise ValueError(f"eps must be a positive float, got {eps!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    if step_size is not None and (
-        isinstance(step_size, bool) or not isinstance(step_size, (int, float)) or not step_size > 0
-    ):
-        raise ValueError(f"step_size must be a positive float or None, got {step_size!r}")
+    check_number(eps, "eps", low=0, strict=True)
+    check_number(steps, "steps", low=1, integer=True)
+    if step_size is not None:
+        check_number(step_size, "step_size", low=0, strict=True)
     if x.shape[0] != y.shape[0]:
         raise ValueError(
             f"x and y must have the same batch size, got {x.shape[0]} and {y.shape[0]}"

@@ -21,7 +21,7 @@ import torch
 from deepinv.loss.metric import PSNR, SSIM
 from deepinv.utils.signals import complex_abs
 
-__all__ = ["MagnitudePSNR", "MagnitudeSSIM"]
+__all__ = ["MagnitudePSNR", "MagnitudeSSIM", "default_metrics"]
 
 
 def _magnitude(x: torch.Tensor | None, name: str) -> torch.Tensor | None:
@@ -118,3 +118,21 @@ class MagnitudeSSIM(_OnMagnitude, SSIM):
             complex_abs=False,
             **kwargs,
         )
+
+
+def default_metrics(complex_abs: bool = False):
+    r"""PSNR and SSIM with the data range of each ground-truth sample (``max(x_i) - min(x_i)``).
+
+    A per-sample range suits signed data (seismic reflectivity) and unnormalised magnitudes (MRI,
+    as fastMRI's evaluation does) alike; ``complex_abs`` scores the magnitude of two-channel images.
+
+    :param bool complex_abs: score :math:`|x|` of a (real, imaginary) channel pair.
+    :return: ``(psnr, ssim)``, deepinv metrics returning one value per sample.
+
+    >>> psnr, ssim = default_metrics()
+    >>> x = torch.linspace(-1, 1, 64).view(1, 1, 8, 8)
+    >>> round(float(psnr(x + 0.02, x)), 2)  # range 2, error 0.02: 20 log10(100)
+    40.0
+    """
+    kw = dict(max_pixel=None, min_pixel=None, complex_abs=complex_abs)
+    return PSNR(**kw), SSIM(**kw)

@@ -4,6 +4,10 @@ Each edit is a pure function of a batch ``x`` (and a seed or ``torch.Generator``
 tensor; the input is never modified in place.
 """
 
+import warnings
+
+from .._checks import resolve_rng
+
 # --- seismic: a flat segment of fixed amplitude (seismic issue) -----------------------------------
 
 
@@ -15,8 +19,10 @@ def add_flat_segment(
     time_index: int | None = None,
     trace_start: int | None = None,
     seed: int | None = None,
-    generator=None,
+    rng=None,
     return_mask: bool = False,
+    *,
+    generator=None,
 ):
     r"""Insert a short horizontal segment of fixed amplitude into each seismic section.
 
@@ -38,14 +44,15 @@ def add_flat_segment(
     :param int thickness: segment thickness :math:`h` in time samples.
     :param int, None time_index: first time sample :math:`t_b`; random (uniform) when ``None``.
     :param int, None trace_start: first trace :math:`n_b`; random (uniform) when ``None``.
-    :param int, None seed: seed for the random positions (used when ``generator`` is ``None``;
+    :param int, None seed: seed for the random positions (used when ``rng`` is ``None``;
         ``None`` means seed 0, so the edit is reproducible by default).
-    :param torch.Generator, None generator: generator for the random positions (on any device).
+    :param torch.Generator, None rng: generator for the random positions (on any device).
     :param bool return_mask: also return the boolean mask of edited samples (same shape as ``x``).
     :return: (:class:`torch.Tensor`) the edited copy of ``x`` (and the mask if ``return_mask``).
 
-    Raises ``TypeError`` if ``x`` is not a tensor; ``ValueError`` if ``x`` has fewer than 2
-    dimensions, the segment does not fit in the section, or both ``seed`` and ``generator`` are given.
+    :raises TypeError: if ``x`` is not a tensor.
+    :raises ValueError: if ``x`` has fewer than 2 dimensions, the segment does not fit in the
+        section, or both ``seed`` and ``rng`` are given.
 
     >>> import torch
     >>> x = torch.zeros(2, 1, 16, 32)
@@ -61,8 +68,9 @@ def add_flat_segment(
         raise ValueError(
             f"x must have shape (..., T, N) with T, N >= 1, got shape {tuple(x.shape)}"
         )
+    generator = resolve_rng(rng, generator, "add_flat_segment")
     if seed is not None and generator is not None:
-        raise ValueError("give either seed or generator, not both")
+        raise ValueError("give either seed or rng, not both")
     T, N = x.shape[-2:]
     length = max(1, N // 8) if length is None else length
     for name, value, upper, axis in (
@@ -113,12 +121,14 @@ def add_lesion(
     x,
     radius: float = 0.06,
     intensity: float = 0.6,
-    generator=None,
+    rng=None,
     center=None,
     aspect: tuple[float, float] = (0.6, 1.0),
     edge: float = 0.25,
     threshold: float = 0.1,
     return_mask: bool = False,
+    *,
+    generator=None,
 ):
     r"""Insert one small bright elliptical lesion with a soft edge into each MRI image.
 
@@ -143,7 +153,8 @@ def add_lesion(
     :param torch.Tensor x: images of shape ``(B, C, H, W)`` or ``(C, H, W)`` with ``C`` in {1, 2}.
     :param float radius: semi-major axis as a fraction of ``min(H, W)``, in (0, 0.5].
     :param float intensity: peak added magnitude, as a fraction of each image's maximum magnitude (>= 0).
-    :param torch.Generator, int, None generator: random generator, or an int seed (``None``: torch's global RNG).
+    :param torch.Generator, int, None rng: random generator, or an int seed (``None``: torch's global RNG).
+    :param generator: deprecated alias of ``rng``.
     :param tuple[float, float] center: optional fixed centre ``(row, col)`` as fractions of ``(H, W)``.
     :param tuple[float, float] aspect: range of the minor/major axis ratio, ``0 < low <= high <= 1``.
     :param float edge: width of the soft edge as a fraction of the radius (> 0).
@@ -151,9 +162,10 @@ def add_lesion(
     :param bool return_mask: also return the lesion profile :math:`w` of shape ``(B, 1, H, W)``.
     :return: the edited images (same shape, new tensor), and :math:`w` when ``return_mask``.
 
-    Raises ``TypeError`` when ``x`` is not a floating tensor or ``generator`` is neither a
-    ``torch.Generator``, an int nor ``None``; ``ValueError`` for a bad shape, ``radius``, ``intensity``,
-    ``center``, ``aspect``, ``edge`` or ``threshold``.
+:raises TypeError: when ``x`` is not a floating tensor or ``rng`` is neither a
+        ``torch.Generator``, an int nor ``None``.
+    :raises ValueError: for a bad shape, ``radius``, ``intensity``, ``center``, ``aspect``,
+        ``edge`` or ``threshold``.
 
     |sep|
 
@@ -162,7 +174,7 @@ def add_lesion(
         >>> import torch
         >>> x = torch.zeros(1, 2, 32, 32)
         >>> x[:, 0, 4:28, 4:28] = 0.5
-        >>> x_edit, w = add_lesion(x, radius=0.1, intensity=1.0, generator=0, return_mask=True)
+        >>> x_edit, w = add_lesion(x, radius=0.1, intensity=1.0, rng=0, return_mask=True)
         >>> x_edit.shape, round(float(x_edit.norm(dim=1).max()), 2)
         (torch.Size([1, 2, 32, 32]), 1.0)
         >>> bool((x_edit[:, 1] == 0).all())  # real image: the lesion keeps the phase
@@ -202,11 +214,21 @@ def add_lesion(
         or not all(isinstance(c, numbers.Real) and 0 <= c <= 1 for c in center)
     ):
         raise ValueError(f"center must be None or (row, col) fractions in [0, 1], got {center!r}.")
+    if generator is not None:
+        warnings.warn(
+            "add_lesion: the argument 'generator' is deprecated, use 'rng' (deepinv's name)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if rng is not None:
+            raise TypeError("add_lesion: pass rng or generator, not both")
+        rng = generator
+    generator = rng
     if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
         generator = torch.Generator().manual_seed(int(generator))
     elif generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(
-            f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}."
+            f"rng must be a torch.Generator, an int seed or None, got {type(generator).__name__}."
         )
 
     batched = x.ndim == 4

@@ -14,7 +14,7 @@ with jitter noise):
   L2 PGD attack finds (:func:`deepinv_jitter.robustness.pgd_attack`);
 
 and a curve of PSNR against :math:`\epsilon`. Here we train three networks on the seismic task with
-the functions behind the ``deepinv-jitter`` command line (:func:`deepinv_jitter.cli.train_mode`),
+the functions behind the ``deepinv-jitter`` command line (:func:`deepinv_jitter.experiments.runner.train_mode`),
 evaluate each one, and plot the results. The budget is small (the networks have only begun to learn
 their prior, and the modes may differ by little), so the numbers are indicative only;
 ``deepinv-jitter compare --task seismic`` runs the full comparison and writes the same table and
@@ -32,9 +32,8 @@ import tempfile
 
 import matplotlib.pyplot as plt
 
-from deepinv_jitter.cli import train_mode
-from deepinv_jitter.robustness import evaluate_robustness
-from deepinv_jitter.robustness.evaluate import results_markdown
+from deepinv_jitter.experiments.reports import results_markdown
+from deepinv_jitter.experiments.runner import evaluate_model, train_mode
 from deepinv_jitter.tasks import get_task
 
 SMOKE = os.environ.get("DEEPINV_JITTER_EXAMPLE_SMOKE") == "1"
@@ -64,13 +63,13 @@ with tempfile.TemporaryDirectory() as out:
 # Evaluate them
 # -------------
 #
-# ``task=task`` supplies the physics, the test set, the OOD edit, the attack budget and the
-# metrics; ``curve_eps`` asks for the PSNR at several budgets. Every random draw is seeded, so a
-# second call gives the same numbers.
+# :func:`~deepinv_jitter.experiments.runner.evaluate_model` calls ``evaluate_robustness`` with the
+# task's physics, test set, OOD edit, attack budget and metrics; ``curve_eps`` asks for the PSNR at
+# several budgets. Every random draw is seeded, so a second call gives the same numbers.
 
 eps = task.attack_eps
 curve_eps = [0.0, 0.25 * eps, 0.5 * eps, eps, 1.5 * eps, 2 * eps]
-reports = {m: evaluate_robustness(models[m], task=task, curve_eps=curve_eps) for m in modes}
+reports = {m: evaluate_model(task, models[m], progress=False, curve_eps=curve_eps) for m in modes}
 print(results_markdown({m: r.conditions for m, r in reports.items()}, seconds))
 
 # %%

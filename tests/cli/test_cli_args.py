@@ -7,7 +7,8 @@ import sys
 import pytest
 import torch
 
-from deepinv_jitter.cli import atomic_save, build_parser, load_checkpoint, main
+from deepinv_jitter.cli import build_parser, main
+from deepinv_jitter.experiments.checkpoints import atomic_save, load_checkpoint
 
 
 def _exit_and_message(argv, capsys):
@@ -111,3 +112,72 @@ def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch
     monkeypatch.undo()
     assert load_checkpoint(path)["meta"] == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+@pytest.mark.parametrize(
+    "setting, words",
+    [
+        ("epochs=abc", ["epochs", "integer"]),
+        ("epochs=1.5", ["epochs", "integer"]),
+        ("epochs=-1", ["epochs", ">= 1"]),
+        ("epochs=0", ["epochs", ">= 1"]),
+        ("lr=nan", ["lr", "finite"]),
+        ("jitter_sigma=1e999", ["jitter_sigma", "finite", "inf"]),
+        ("attack_eps=inf", ["attack_eps", "finite"]),
+        ("input_sigma=-0.1", ["input_sigma", ">= 0"]),
+        ("noise_sigma=-1", ["noise_sigma", ">= 0"]),
+        ("img_size=7", ["img_size", "pair"]),
+        ("img_size=(64,64,64)", ["img_size", "pair"]),
+        ("attack_relative=yes", ["attack_relative", "True or False"]),
+        ("batch_size='4'", ["batch_size", "integer"]),
+        ("jitter_scale=huge", ["jitter_scale", "iterate"]),
+    ],
+)
+def test_bad_settings_exit_2_before_any_work(setting, words, capsys, tmp_path):
+    out = tmp_path / "out"
+    assert main(["train", "--task", "seismic", "--mode", "mse", "--out", str(out), "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    for w in words:
+        assert w in err, (w, err)
+    assert not out.exists()  # nothing was written
+
+
+def test_unusable_out_exits_2_before_any_work(tmp_path, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    argv = ["compare", "--task", "seismic", "--preset", "smoke", "--out", str(a_file)]
+    assert main(argv) == 2
+    assert "existing file" in capsys.readouterr().err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        import os
+
+        if os.access(locked, os.W_OK):  # root ignores permissions
+            pytest.skip("running as a user who can write anywhere")
+        assert main(["compare", "--task", "seismic", "--out", str(locked / "sub")]) == 2
+        assert "not writable" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_cuda_without_cuda_is_refused_at_parsing(capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, err = _exit_and_message(["compare", "--task", "seismic", "--device", "cuda"], capsys)
+    assert code == 2 and "CUDA is not available" in err
+
+
+def test_interrupted_evaluate_does_not_suggest_resume(monkeypatch, capsys, tmp_path):
+    import deepinv_jitter.experiments.runner as runner
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "evaluate_checkpoint", interrupted)
+    ckpt = tmp_path / "c.pt"
+    ckpt.write_bytes(b"")
+    assert main(["evaluate", "--task", "seismic", "--checkpoint", str(ckpt)]) == 130
+    err = capsys.readouterr().err
+    assert "--resume" not in err and "nothing was written" in err

@@ -32,7 +32,7 @@ def test_smoke_compare_writes_results_with_the_schema(smoke_compare, capsys):
         assert list(res["results"][mode]) == list(CONDITIONS)
         for cond in CONDITIONS:
             v = res["results"][mode][cond]
-            assert set(v) == {"psnr", "ssim"}
+            assert {"psnr", "ssim"} <= set(v)
             assert math.isfinite(v["psnr"]) and -1 <= v["ssim"] <= 1
         assert res["train_seconds"][mode] > 0
         assert (out / mode / "checkpoint_final.pt").is_file()

@@ -6,23 +6,19 @@ import math
 import pytest
 import torch
 
-import deepinv_jitter.cli as cli
-from deepinv_jitter.cli import FINAL, LAST, load_checkpoint, main
+import deepinv_jitter.experiments.runner as runner
+from deepinv_jitter.cli import main
+from deepinv_jitter.experiments.checkpoints import FINAL, LAST, load_checkpoint
 
 
-def _interrupting(real_factory, at_epoch):
-    def factory():
-        cls = real_factory()
+def _interrupting(at_epoch):
+    class Interrupted(runner.CheckpointingTrainer):
+        def step(self, epoch, *args, **kwargs):
+            if epoch == at_epoch:
+                raise KeyboardInterrupt  # as Ctrl-C in the middle of an epoch
+            return super().step(epoch, *args, **kwargs)
 
-        class Interrupted(cls):
-            def step(self, epoch, *args, **kwargs):
-                if epoch == at_epoch:
-                    raise KeyboardInterrupt  # as Ctrl-C in the middle of an epoch
-                return super().step(epoch, *args, **kwargs)
-
-        return Interrupted
-
-    return factory
+    return Interrupted
 
 
 def test_train_interrupt_resume_then_evaluate(tmp_path, monkeypatch, capsys):
@@ -41,13 +37,13 @@ def test_train_interrupt_resume_then_evaluate(tmp_path, monkeypatch, capsys):
         "--set",
         "epochs=3",
     ]
-    monkeypatch.setattr(cli, "_trainer_class", _interrupting(cli._trainer_class, at_epoch=2))
+    monkeypatch.setattr(runner, "CheckpointingTrainer", _interrupting(at_epoch=2))
     assert main(argv) == 130
     assert "--resume" in capsys.readouterr().err
     monkeypatch.undo()
     # the interruption left a complete checkpoint after epoch 2 (index 1) and no final one
     ckpt = load_checkpoint(out / LAST)
-    assert ckpt["epoch"] == 1 and ckpt["meta"]["mode"] == "sgd_jitter"
+    assert ckpt["epoch"] == 1 and ckpt["meta"]["identity"]["mode"] == "sgd_jitter"
     assert "optimizer" in ckpt and "jitter_rng" in ckpt
     assert not (out / FINAL).exists()
     assert sorted(p.name for p in out.iterdir()) == [LAST]
@@ -81,6 +77,7 @@ def test_train_interrupt_resume_then_evaluate(tmp_path, monkeypatch, capsys):
     )
     res = json.loads((ev / "evaluation.json").read_text())
     assert set(res) == {"task", "preset", "data", "results", "train_seconds", "settings"}
+    assert res["settings"]["epochs"] == 3  # the checkpoint's own settings, not the preset's
     conds = res["results"]["sgd_jitter"]
     assert set(conds) == {"in_distribution", "ood", "gaussian", "adversarial"}
     assert all(math.isfinite(v["psnr"]) for v in conds.values())
@@ -110,5 +107,86 @@ def test_mri_smoke_train(tmp_path, capsys):
     ]
     assert main(argv) == 0
     final = load_checkpoint(out / FINAL)
-    assert final["meta"]["task"] == "mri" and final["meta"]["data"].startswith("embedded")
+    assert final["meta"]["identity"]["task"] == "mri"
+    assert final["meta"]["identity"]["settings"]["data_root"] is None
     assert all(torch.isfinite(v).all() for v in final["state_dict"].values())
+
+
+def _train_argv(out, mode="sgd_jitter", *extra):
+    return [
+        "train",
+        "--task",
+        "seismic",
+        "--preset",
+        "smoke",
+        "--mode",
+        mode,
+        "--out",
+        str(out),
+        "--quiet",
+        "--set",
+        "epochs=4",
+        "--set",
+        "n_train=8",
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize("mode", ["sgd_jitter", "input_jitter"])
+def test_interrupted_and_resumed_train_is_bit_identical(tmp_path, monkeypatch, mode):
+    # uninterrupted run
+    assert main(_train_argv(tmp_path / "a", mode)) == 0
+    whole = load_checkpoint(tmp_path / "a" / FINAL)["state_dict"]
+    # the same run, interrupted in its third epoch, then resumed
+    monkeypatch.setattr(runner, "CheckpointingTrainer", _interrupting(at_epoch=2))
+    assert main(_train_argv(tmp_path / "b", mode)) == 130
+    monkeypatch.undo()
+    torch.manual_seed(123)  # the resumed process's global state must not matter
+    assert main(_train_argv(tmp_path / "b", mode, "--resume")) == 0
+    resumed = load_checkpoint(tmp_path / "b" / FINAL)["state_dict"]
+    assert whole.keys() == resumed.keys()
+    for k in whole:
+        assert torch.equal(whole[k], resumed[k]), k
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_train_argv(out, "mse")) == 0
+    capsys.readouterr()
+    # another mode, another sigma: one line naming the difference, exit 2, nothing overwritten
+    before = (out / FINAL).read_bytes()
+    assert main(_train_argv(out, "sgd_jitter", "--resume")) == 2
+    err = capsys.readouterr().err
+    assert "mode 'mse' (checkpoint) != 'sgd_jitter'" in err and len(err.strip().splitlines()) == 1
+    assert main(_train_argv(out, "mse", "--resume", "--sigma", "0.5")) == 2
+    assert "jitter_sigma" in capsys.readouterr().err
+    assert main(_train_argv(out, "mse", "--resume", "--set", "channels=4")) == 2
+    assert "channels 8 (checkpoint) != 4" in capsys.readouterr().err
+    assert (out / FINAL).read_bytes() == before
+    # the same run resumes (and finds it finished)
+    assert main(_train_argv(out, "mse", "--resume")) == 0
+    assert "already trained" in capsys.readouterr().out
+
+
+def test_checkpoint_with_pickled_code_is_refused_and_not_run(tmp_path, capsys):
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    bad = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "meta": {}, "x": Payload()}, bad)
+    assert main(["evaluate", "--task", "seismic", "--checkpoint", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "weights_only" in err and len(err.strip().splitlines()) == 1
+    assert not marker.exists()
+
+
+def test_diverging_training_stops_with_one_line_and_no_final_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_train_argv(out, "mse", "--set", "lr=1e30")) == 1
+    err = capsys.readouterr().err
+    assert "training loss is" in err and "epoch" in err and "batch" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (out / FINAL).exists()

@@ -285,7 +285,7 @@ def test_flat_segment_fixed_position_and_errors():
         add_flat_segment(x, length=21)
     with pytest.raises(ValueError, match=r"\(\.\.\., T, N\)"):
         add_flat_segment(torch.zeros(5))
-    with pytest.raises(ValueError, match="seed or generator"):
+    with pytest.raises(ValueError, match="seed or (generator|rng)"):
         add_flat_segment(x, seed=1, generator=torch.Generator())
     with pytest.raises(TypeError):
         add_flat_segment(np.zeros((4, 4)))

@@ -5,7 +5,9 @@ import json
 import pytest
 import torch
 
-from deepinv_jitter.tasks import MODES, PRESETS, TASKS, get_task
+from deepinv_jitter.experiments.tasks import REGISTRY, TASKS, TaskConfig
+from deepinv_jitter.tasks import get_task
+from deepinv_jitter.training import TRAINING_MODES as MODES
 
 
 @pytest.fixture(scope="module")
@@ -15,10 +17,10 @@ def seismic():
 
 def test_presets_cover_every_task_and_the_paper_scale():
     for name in TASKS:
-        assert set(PRESETS[name]) == {"smoke", "quick", "paper"}
-        assert PRESETS[name]["paper"]["n_iter"] == 5
-    assert PRESETS["seismic"]["paper"]["img_size"] == (352, 352)
-    assert PRESETS["mri"]["paper"]["img_size"] == (320, 320)
+        assert set(REGISTRY[name].presets) == {"smoke", "quick", "paper"}
+        assert REGISTRY[name].presets["paper"]["n_iter"] == 5
+    assert REGISTRY["seismic"].presets["paper"]["img_size"] == (352, 352)
+    assert REGISTRY["mri"].presets["paper"]["img_size"] == (320, 320)
 
 
 def test_seismic_task_pieces_fit_together(seismic):
@@ -26,7 +28,7 @@ def test_seismic_task_pieces_fit_together(seismic):
     assert x.shape == (2, 1, 64, 64)
     y = seismic.physics(x)
     assert y.shape == x.shape
-    x_ood = seismic.ood_edit(x, generator=torch.Generator().manual_seed(0))
+    x_ood = seismic.ood_edit(x, rng=torch.Generator().manual_seed(0))
     assert x_ood.shape == x.shape and not torch.equal(x_ood, x)
     assert (x_ood == torch.tensor(-0.1)).any()  # the flat segment of amplitude -0.1
     model = seismic.build_model()
@@ -75,8 +77,56 @@ def test_errors(tmp_path):
         get_task("seismic", "smoke", learning_rate=1.0)
     with pytest.raises(FileNotFoundError, match="data_root"):
         get_task("mri", "smoke", data_root=tmp_path / "missing")
-    with pytest.raises(ValueError, match="fields"):
+    with pytest.raises(ValueError, match="unknown task setting"):
         get_task("seismic", "smoke").replace(nonsense=1)
+
+
+@pytest.mark.parametrize(
+    "setting, value, words",
+    [
+        ("epochs", -1, "epochs must be an integer >= 1"),
+        ("epochs", 1.5, "epochs must be an integer"),
+        ("batch_size", "4", "batch_size must be an integer"),
+        ("lr", float("nan"), "lr must be a finite number > 0"),
+        ("jitter_sigma", float("inf"), "jitter_sigma must be a finite number >= 0"),
+        ("attack_eps", 0, "attack_eps must be a finite number > 0"),
+        ("img_size", 7, "img_size must be a pair"),
+        ("attack_relative", "yes", "attack_relative must be True or False"),
+        ("jitter_scale", "huge", "jitter_scale must be one of"),
+        ("curve_eps", [-1.0], "curve_eps must be a finite number >= 0"),
+    ],
+)
+def test_every_setting_is_checked_with_its_name(setting, value, words):
+    with pytest.raises(ValueError, match=words):
+        get_task("seismic", "smoke", **{setting: value})
+    with pytest.raises(ValueError, match=words):
+        TaskConfig(name="seismic", **{setting: value})
+
+
+def test_relative_data_root_is_stored_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = TaskConfig(name="seismic", data_root="data.sgy")
+    assert cfg.data_root == str(tmp_path / "data.sgy")
+
+
+def test_replace_rebuilds_data_only_when_needed(seismic):
+    assert seismic.replace(jitter_sigma=0.5).physics is seismic.physics
+    assert seismic.replace(noise_sigma=0.5).physics is not seismic.physics
+
+
+def test_registry_is_the_only_place_that_names_a_task():
+    import pathlib
+
+    import deepinv_jitter
+
+    root = pathlib.Path(deepinv_jitter.__file__).parent
+    for path in root.rglob("*.py"):
+        if path.parent.name == "tasks" and path.parent.parent.name == "experiments":
+            continue  # the task modules and the registry itself
+        text = path.read_text()
+        for name in TASKS:
+            for pattern in (f'name == "{name}"', f'task == "{name}"', f'"{name}" if'):
+                assert pattern not in text, (path, pattern)
 
 
 @pytest.mark.slow
@@ -89,5 +139,5 @@ def test_mri_task_uses_the_embedded_anatomy():
     psnr, ssim = t.metrics()
     x_hat = t.build_model()(y, t.physics)
     assert torch.isfinite(psnr(x_hat, x)).all() and torch.isfinite(ssim(x_hat, x)).all()
-    lesion = t.ood_edit(x, generator=torch.Generator().manual_seed(0))
+    lesion = t.ood_edit(x, rng=torch.Generator().manual_seed(0))
     assert lesion.abs().sum() > x.abs().sum()

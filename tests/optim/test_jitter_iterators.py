@@ -116,15 +116,15 @@ def test_fresh_noise_each_call_and_seeded_reproduction(data):
     assert not torch.equal(model(y, physics), model(y, physics))
     outs = []
     for _ in range(2):
-        jitterize(model, generator=torch.Generator().manual_seed(5))
+        jitterize(model, rng=torch.Generator().manual_seed(5))
         outs.append(model(y, physics))
     assert torch.equal(outs[0], outs[1])
 
 
 def test_noise_rule_generator_and_std():
     u = torch.randn(4, 2, 5, 5)
-    a = jitter_noise(u, 0.1, generator=torch.Generator().manual_seed(3))
-    b = jitter_noise(u, 0.1, generator=torch.Generator().manual_seed(3))
+    a = jitter_noise(u, 0.1, rng=torch.Generator().manual_seed(3))
+    b = jitter_noise(u, 0.1, rng=torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
     assert torch.equal(jitter_noise(u, 0.0), torch.zeros_like(u))
     m = u.abs().flatten(1).amax(1)
@@ -146,9 +146,9 @@ def test_gradients_reach_prior_and_stepsize(build, scale, data):
 def test_iterate_scale_does_not_depend_on_stepsize():
     u = torch.randn(2, 1, 6, 6)
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    a = jitter_noise(u, 0.1, "iterate", stepsize=0.01, generator=g())
-    b = jitter_noise(u, 0.1, "iterate", stepsize=1.0, generator=g())
-    c = jitter_noise(u, 0.1, "relative", stepsize=0.01, generator=g())
+    a = jitter_noise(u, 0.1, "iterate", stepsize=0.01, rng=g())
+    b = jitter_noise(u, 0.1, "iterate", stepsize=1.0, rng=g())
+    c = jitter_noise(u, 0.1, "relative", stepsize=0.01, rng=g())
     assert torch.equal(a, b)
     assert torch.allclose(c, 0.01 * a)
 
@@ -200,11 +200,103 @@ def test_bad_inputs():
         JitterGDIteration(sigma=-0.1)
     with pytest.raises(ValueError, match="scale"):
         JitterPGDIteration(scale="batch")
-    with pytest.raises(TypeError, match="generator"):
-        JitterGDIteration(generator=0)
+    with pytest.raises(TypeError, match="rng"):
+        JitterGDIteration(rng=0)
     with pytest.raises(TypeError, match="sigma"):
         JitterGDIteration(sigma="0.1")
     with pytest.raises(ValueError, match="sigma"):
         jitterize(_gd(), sigma=float("nan"))
     with pytest.raises(ValueError, match="scale"):
         jitter_noise(torch.ones(1, 2), 0.1, scale="max")
+
+
+def test_defaults_are_pinned():
+    # the iterate rule is the default everywhere (relative stays available, as the paper's code)
+    assert JitterGDIteration().scale == "iterate" and JitterPGDIteration().scale == "iterate"
+    it = jitterize(_gd(), sigma=0.1).fixed_point.iterator
+    assert it.scale == "iterate"
+    assert JitterGDIteration(scale="relative").scale == "relative"
+
+
+@pytest.mark.parametrize("value", [float("inf"), -float("inf"), float("nan")])
+def test_non_finite_sigma_is_rejected(value):
+    with pytest.raises(ValueError, match="sigma"):
+        jitterize(_gd(), sigma=value)
+    with pytest.raises(ValueError, match="sigma"):
+        JitterGDIteration(sigma=value)
+    with pytest.raises(ValueError, match="sigma"):
+        jitter_noise(torch.ones(1, 2), value)
+
+
+def test_the_noise_generator_advances_across_iterations_and_calls():
+    # a generator that repeated its draws (e.g. a copy restored before each draw) fails here
+    g = torch.Generator().manual_seed(0)
+    u = torch.ones(2, 1, 4, 4)
+    a, b = jitter_noise(u, 0.1, rng=g), jitter_noise(u, 0.1, rng=g)
+    assert not torch.equal(a, b)
+    # within one forward pass: each unrolled iteration draws its own noise
+    seen = []
+    model = jitterize(_gd(), sigma=0.3, rng=torch.Generator().manual_seed(1)).train()
+    it = model.fixed_point.iterator
+    real = jitter_noise.__globals__["jitter_noise"]
+
+    def spy(*args, **kwargs):
+        e = real(*args, **kwargs)
+        seen.append(e.detach() / e.detach().flatten().std())
+        return e
+
+    jitter_noise.__globals__["jitter_noise"] = spy
+    try:
+        y = torch.ones(1, 1, 8, 8)
+        model(y, dinv.physics.Denoising())
+        model(y, dinv.physics.Denoising())
+    finally:
+        jitter_noise.__globals__["jitter_noise"] = real
+    assert len(seen) == 2 * 4 and it.rng is not None
+    for i in range(len(seen)):
+        for j in range(i):
+            assert not torch.allclose(seen[i], seen[j]), (i, j)
+
+
+def test_gd_noise_scale_is_taken_from_the_explicit_step_output():
+    # x_0 = y = 1 everywhere; u_0 = x_0 - gamma * (x_0 - y') with y' = 10 gives 5.5, not 1
+    sigma, gamma = 0.1, 0.5
+    model = dinv.optim.GD(
+        dinv.optim.L2(),
+        dinv.optim.RED(TinyDenoiser()),
+        params_algo={"stepsize": gamma, "lambda": 0.0, "g_param": 0.0},
+        max_iter=1,
+        unfold=True,
+        custom_init=lambda y, physics: {"est": (torch.ones_like(y),)},
+    )
+    jitterize(model, sigma=sigma, scale="iterate", rng=torch.Generator().manual_seed(0)).train()
+    y = torch.full((2, 1, 64, 64), 10.0)
+    physics = dinv.physics.Denoising()
+    with torch.no_grad():
+        noisy = model(y, physics)
+        clean = model.eval()(y, physics)
+    assert torch.allclose(clean, torch.full_like(clean, 5.5))
+    std = float((noisy - clean).std())
+    assert std == pytest.approx(sigma * 5.5, rel=0.05)  # sigma * max|u|, not sigma * max|x| = 0.1
+
+
+def test_generator_is_a_deprecated_alias_of_rng():
+    u = torch.ones(1, 1, 4, 4)
+    with pytest.warns(DeprecationWarning, match="rng"):
+        old = jitter_noise(u, 0.1, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(old, jitter_noise(u, 0.1, rng=torch.Generator().manual_seed(2)))
+    with pytest.warns(DeprecationWarning):
+        it = JitterGDIteration(sigma=0.1, generator=torch.Generator())
+    assert isinstance(it.rng, torch.Generator)
+    with pytest.raises(TypeError, match="not both"), pytest.warns(DeprecationWarning):
+        jitterize(_gd(), rng=torch.Generator(), generator=torch.Generator())
+
+
+@pytest.mark.parametrize("scale", ["iterate", "relative"])
+def test_noise_is_drawn_in_float32_under_bfloat16(scale):
+    # the noise is drawn in float32 and cast: the same draws as a float32 u, rounded
+    u32 = torch.ones(2, 1, 8, 8)
+    e32 = jitter_noise(u32, 0.1, scale, rng=torch.Generator().manual_seed(0))
+    e16 = jitter_noise(u32.bfloat16(), 0.1, scale, rng=torch.Generator().manual_seed(0))
+    assert e16.dtype == torch.bfloat16
+    assert torch.equal(e16, e32.bfloat16())

@@ -22,7 +22,7 @@ def _phantom(batch=2, size=64, complex_=True):
 def test_lesion_adds_a_local_bright_spot_and_keeps_phase():
     x = _phantom()
     before = x.clone()
-    x_edit, w = add_lesion(x, radius=0.08, intensity=0.5, generator=0, return_mask=True)
+    x_edit, w = add_lesion(x, radius=0.08, intensity=0.5, rng=0, return_mask=True)
     assert torch.equal(x, before)  # input untouched
     assert x_edit.shape == x.shape and w.shape == (2, 1, 64, 64)
     m, m_edit = x.norm(dim=1), x_edit.norm(dim=1)
@@ -42,7 +42,7 @@ def test_lesion_adds_a_local_bright_spot_and_keeps_phase():
 
 def test_lesion_centre_inside_anatomy_and_per_sample():
     x = _phantom(batch=4)
-    _, w = add_lesion(x, radius=0.05, generator=1, return_mask=True)
+    _, w = add_lesion(x, radius=0.05, rng=1, return_mask=True)
     for b in range(4):
         r, c = divmod(int(w[b, 0].argmax()), 64)
         assert float(x[b].norm(dim=0)[r, c]) > 0.08
@@ -51,25 +51,25 @@ def test_lesion_centre_inside_anatomy_and_per_sample():
 
 def test_lesion_seeding_and_fixed_centre():
     x = _phantom()
-    a = add_lesion(x, generator=7)
-    b = add_lesion(x, generator=torch.Generator().manual_seed(7))
-    c = add_lesion(x, generator=8)
+    a = add_lesion(x, rng=7)
+    b = add_lesion(x, rng=torch.Generator().manual_seed(7))
+    c = add_lesion(x, rng=8)
     assert torch.equal(a, b) and not torch.equal(a, c)
-    _, w = add_lesion(x, center=(0.25, 0.75), generator=0, return_mask=True)
+    _, w = add_lesion(x, center=(0.25, 0.75), rng=0, return_mask=True)
     r, c = divmod(int(w[0, 0].argmax()), 64)
     assert (r, c) == (round(0.25 * 63), round(0.75 * 63))
 
 
 def test_lesion_on_real_and_unbatched_images():
     x = _phantom(complex_=False)
-    x_edit = add_lesion(x, intensity=1.0, generator=0)
+    x_edit = add_lesion(x, intensity=1.0, rng=0)
     assert abs(float(x_edit.amax()) - 1.6) < 1e-5
-    single = add_lesion(_phantom()[0], generator=0)
+    single = add_lesion(_phantom()[0], rng=0)
     assert single.shape == (2, 64, 64)
     # a lesion on a zero background goes to the real part
     zero = torch.zeros(1, 2, 16, 16)
     zero[0, 0, 8, 8] = 1.0
-    z = add_lesion(zero, radius=0.25, center=(0.0, 0.0), generator=0)
+    z = add_lesion(zero, radius=0.25, center=(0.0, 0.0), rng=0)
     assert (z[:, 1] == 0).all() and z[0, 0, 0, 0] > 0.5
 
 
@@ -86,7 +86,7 @@ def test_lesion_on_real_and_unbatched_images():
         ({"edge": 0.0}, ValueError, "edge"),
         ({"threshold": 1.0}, ValueError, "threshold"),
         ({"center": (0.5, 1.5)}, ValueError, "center"),
-        ({"generator": "seed"}, TypeError, "generator"),
+        ({"rng": "seed"}, TypeError, "rng"),
     ],
 )
 def test_lesion_bad_input(kwargs, error, match):
@@ -143,3 +143,10 @@ def test_metric_bad_shape():
         MagnitudePSNR()(torch.zeros(1, 3, 8, 8), torch.zeros(1, 2, 8, 8))
     with pytest.raises(ValueError, match="x must have shape"):
         MagnitudeSSIM()(torch.zeros(1, 2, 8, 8), torch.zeros(8, 8))
+
+
+def test_generator_is_a_deprecated_alias_of_rng():
+    x = _phantom()
+    with pytest.warns(DeprecationWarning, match="rng"):
+        old = add_lesion(x, generator=3)
+    assert torch.equal(old, add_lesion(x, rng=3))

@@ -1,7 +1,7 @@
 """JitterTrainer under torchrun: 2-process gloo runs on CPU, through the CLI and directly.
 
 The 2-process runs are real ``torchrun --standalone`` subprocesses (free port chosen by torchrun). This
-file is also the worker script they run (``python tests/test_distributed.py --worker OUT``): each rank
+file is also the worker script they run (``python tests/training/test_distributed.py --worker OUT``): each rank
 trains a tiny unrolled network and saves what it ended with; the tests compare ranks with each other
 and with a single-process run in this process.
 """
@@ -45,7 +45,7 @@ def _train(mode, batch_size, save_path=None, sigma=0.2):
     """Train a tiny unrolled GD net; the same initial weights in every process."""
     import deepinv as dinv
 
-    from deepinv_jitter import JitterTrainer
+    from deepinv_jitter.training import DistributedJitterTrainer as JitterTrainer
     from deepinv_jitter.models import build_unrolled
 
     physics, x_train, x_eval = _problem()
@@ -72,7 +72,7 @@ def _train(mode, batch_size, save_path=None, sigma=0.2):
         show_progress_bar=False,
         device="cpu",
     )
-    rng0 = None if trainer._generator is None else trainer._generator.get_state()
+    rng0 = None if trainer.rng is None else trainer.rng.get_state()
     model = trainer.train()
     return model, trainer, rng0
 
@@ -294,13 +294,13 @@ def _trainer_kwargs():
 
 
 def _train_required():
-    from deepinv_jitter import JitterTrainer
+    from deepinv_jitter.training import DistributedJitterTrainer as JitterTrainer
 
     JitterTrainer(**_trainer_kwargs(), distributed=True)
 
 
 def _train_bad_flag():
-    from deepinv_jitter import JitterTrainer
+    from deepinv_jitter.training import DistributedJitterTrainer as JitterTrainer
 
     JitterTrainer(**_trainer_kwargs(), distributed="yes")
 

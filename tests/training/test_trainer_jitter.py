@@ -92,7 +92,7 @@ def test_sgd_jitter_changes_training_and_mse_ignores_jitterized_noise():
     assert torch.equal(_params(ref), _params(mse))
     assert not torch.allclose(_params(ref), _params(jit))
     it = jit.fixed_point.iterator
-    assert it.sigma == 0.5 and it.scale == "relative" and mse.fixed_point.iterator.sigma == 1.0
+    assert it.sigma == 0.5 and it.scale == "iterate" and mse.fixed_point.iterator.sigma == 1.0
 
 
 @pytest.mark.parametrize("mode", ["sgd_jitter", "input_jitter", "adversarial"])
@@ -162,6 +162,12 @@ def test_sgd_jitter_needs_unrolled_model_other_modes_do_not():
         ("attack_steps", 0),
         ("attack_step_size", -0.1),
         ("jitter_seed", 1.5),
+        ("jitter_sigma", float("inf")),
+        ("input_sigma", float("inf")),
+        ("attack_eps", float("inf")),
+        ("attack_eps", float("nan")),
+        ("attack_step_size", float("inf")),
+        ("attack_relative", "yes"),
     ],
 )
 def test_bad_fields(field, value):
@@ -181,7 +187,7 @@ def test_resume_from_checkpoint_equals_straight_run(tmp_path):
     tr2 = _trainer(resumed, epochs=3, jitter_sigma=0.3, ckpt_pretrained=str(ckpt))
     tr2.train()
     assert tr2.epoch_start == 2
-    assert torch.allclose(_params(resumed), _params(straight), atol=1e-6)
+    assert torch.equal(_params(resumed), _params(straight))
 
 
 def test_online_physics_generator_several_loaders_mixed_precision():
@@ -216,3 +222,103 @@ def test_cuda_sgd_jitter():
     tr = _trainer(model, device="cuda", physics=_physics().cuda(), jitter_sigma=0.2)
     tr.train()
     assert next(model.parameters()).is_cuda
+
+
+def test_defaults_are_pinned():
+    tr = _trainer(_model())
+    assert tr.jitter_scale == "iterate" and tr.attack_step_size is None
+    tr = _trainer(Spy(), "adversarial", attack_steps=4)
+    assert tr.effective_attack_step_size == pytest.approx(2.5 / 4)  # Madry's, as pgd_attack
+
+
+def test_adversarial_training_attacks_the_measurement_and_keeps_the_target(monkeypatch):
+    import deepinv_jitter.training.trainer as trainer_module
+
+    calls = []
+    real = trainer_module.pgd_attack
+
+    def spy_attack(model, physics, x, y, **kw):
+        calls.append((x.detach().clone(), y.detach().clone(), kw))
+        return real(model, physics, x, y, **kw)
+
+    monkeypatch.setattr(trainer_module, "pgd_attack", spy_attack)
+    ds = _offline()
+    _trainer(Spy(), "adversarial", ds=ds, attack_eps=0.3, attack_steps=3).train()
+    assert len(calls) == 2
+    for i, (x, y, kw) in enumerate(calls):
+        assert torch.equal(x, ds.x[4 * i : 4 * i + 4])  # the target
+        assert torch.equal(y, ds.y[4 * i : 4 * i + 4])  # the measurement that is perturbed
+        assert kw["eps"] == 0.3 and kw["steps"] == 3 and kw["step_size"] == pytest.approx(2.5 / 3)
+
+
+@pytest.mark.parametrize("mode", ["input_jitter", "adversarial"])
+def test_a_jitterized_model_gets_no_iterate_noise_in_other_modes(mode):
+    # with the input perturbation switched off (input_sigma 0) / identical attacks, a jitterized
+    # model (sigma 1) must train exactly as the same model without jitter iterators
+    kw = dict(input_sigma=0.0, attack_eps=0.2, attack_steps=1)
+    plain, jittered = _model(), jitterize(_model(), sigma=1.0)
+    _trainer(plain, mode, **kw).train()
+    _trainer(jittered, mode, **kw).train()
+    assert torch.equal(_params(plain), _params(jittered))
+
+
+def test_clean_train_metrics_change_what_is_logged():
+    logged = {}
+    for clean in (True, False):
+        tr = _trainer(
+            _model(),
+            "sgd_jitter",
+            jitter_sigma=2.0,
+            compute_train_metrics=True,
+            metrics=dinv.metric.PSNR(),
+            clean_train_metrics=clean,
+        )
+        tr.train()
+        logged[clean] = tr.logs_metrics_train[0].avg
+    assert logged[True] > logged[False] + 1.0  # the noisy pass scores far lower
+
+
+def test_non_finite_training_loss_stops_with_epoch_and_batch():
+    tr = _trainer(_model(), "mse", epochs=2)
+    tr.optimizer = torch.optim.SGD(tr.model.parameters(), lr=1e30)
+    with pytest.raises(FloatingPointError, match=r"epoch \d+, batch \d+"):
+        tr.train()
+
+
+def test_resume_restores_every_random_state(tmp_path):
+    """Online measurement noise, shuffled order and input noise: a resumed run is bit-identical."""
+
+    def run(epochs, save=None, ckpt=None, seed=0):
+        torch.manual_seed(seed)  # the global state a resumed process starts with must not matter
+        model = _model(seed=0 if ckpt is None else 9)
+        ds = dinv.datasets.TensorDataset(x=torch.rand(8, 1, 8, 8, generator=torch.Generator()))
+        loader = torch.utils.data.DataLoader(
+            ds, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(3)
+        )
+        tr = JitterTrainer(
+            model,
+            dinv.physics.Denoising(dinv.physics.GaussianNoise(0.1)),
+            torch.optim.Adam(model.parameters(), 1e-2),
+            loader,
+            epochs=epochs,
+            online_measurements=True,
+            scheduler=None,
+            save_path=save,
+            ckpt_pretrained=ckpt,
+            verbose=False,
+            show_progress_bar=False,
+            training_mode="input_jitter",
+            input_sigma=0.3,
+            jitter_seed=1,
+        )
+        torch.manual_seed(seed)
+        tr.train()
+        return model
+
+    straight = run(4)
+    run(2, save=tmp_path / "a")
+    ckpt = next((tmp_path / "a").glob("*/ckp_1.pth.tar"))
+    state = torch.load(ckpt, weights_only=True)  # only plain values: safe to load
+    assert {"torch_rng", "jitter_rng", "loader_rng", "optimizer"} <= set(state)
+    resumed = run(4, ckpt=str(ckpt), seed=99)
+    assert torch.equal(_params(resumed), _params(straight))

@@ -1,0 +1,86 @@
+r"""Argument checks shared by the library: numbers that must be finite, and the ``rng`` alias.
+
+Every public function and class of the package checks its numeric settings with
+:func:`check_number`, so a bad value (a string, a bool, NaN, infinity, out of range) gets the
+same one-line error naming the setting, before any work starts.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+
+
+def check_number(
+    value,
+    name: str,
+    *,
+    low: float | None = None,
+    strict: bool = False,
+    integer: bool = False,
+    high: float | None = None,
+) -> float | int:
+    r"""Check a numeric setting: a real number (an integer if asked), finite, within bounds.
+
+    :param value: the value to check.
+    :param str name: the setting's name, used in the error message.
+    :param float, None low: lower bound (``None``: none).
+    :param bool strict: the lower bound is excluded (``value > low``).
+    :param bool integer: require an integer (``bool`` is never accepted).
+    :param float, None high: inclusive upper bound (``None``: none).
+    :return: the value as ``float`` (or ``int`` when ``integer``).
+    :raises ValueError: naming ``name``, the expected range and the value received.
+
+    >>> check_number(0.5, "sigma", low=0)
+    0.5
+    >>> check_number(float("inf"), "sigma", low=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: sigma must be a finite number >= 0, got inf
+    """
+    kind = "an integer" if integer else "a finite number"
+    bound = ""
+    if low is not None:
+        bound = f" {'>' if strict else '>='} {low:g}"
+    if high is not None:
+        bound += f"{' and' if bound else ''} <= {high:g}"
+    message = f"{name} must be {kind}{bound}, got {value!r}"
+    if isinstance(value, bool):
+        raise ValueError(message)
+    if integer:
+        if not isinstance(value, int):
+            raise ValueError(message)
+    elif not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(message)
+    if low is not None and (value <= low if strict else value < low):
+        raise ValueError(message)
+    if high is not None and value > high:
+        raise ValueError(message)
+    return int(value) if integer else float(value)
+
+
+def resolve_rng(
+    rng: torch.Generator | None, generator: torch.Generator | None, where: str
+) -> torch.Generator | None:
+    r"""The generator to use, given the ``rng`` argument and the deprecated ``generator`` alias.
+
+    :param torch.Generator, None rng: the generator passed as ``rng``.
+    :param torch.Generator, None generator: the generator passed as ``generator`` (deprecated).
+    :param str where: the function's name, for messages.
+    :return: the generator (or ``None``).
+    :raises TypeError: both given, or a value that is not a :class:`torch.Generator`.
+    """
+    if generator is not None:
+        warnings.warn(
+            f"{where}: the argument 'generator' is deprecated, use 'rng' (deepinv's name)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        if rng is not None:
+            raise TypeError(f"{where}: pass rng or generator, not both")
+        rng = generator
+    if rng is not None and not isinstance(rng, torch.Generator):
+        raise TypeError(f"rng must be a torch.Generator or None, got {type(rng).__name__}")
+    return rng

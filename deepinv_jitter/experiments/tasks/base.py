@@ -1,0 +1,489 @@
+r"""What a task is: its settings (:class:`TaskConfig`), what its module provides (:class:`TaskSpec`)
+and the built task (:class:`Task`: settings plus physics, data, metrics and a model factory).
+
+A task module defines ``SPEC = TaskSpec(...)`` with its task-wide ``defaults``, its ``presets``
+(one dict of settings per name in :data:`~deepinv_jitter.experiments.presets.PRESET_NAMES`), any
+task-specific ``options`` and three functions: ``build_data(config) -> TaskData``,
+``build_model(config, physics) -> torch.nn.Module`` and ``metrics(config) -> (psnr, ssim)``.
+Nothing outside a task's module knows its name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..._checks import check_number
+from ...optim.jitter import SCALES
+from ...training.trainer import TRAINING_MODES
+from ..presets import PRESET_NAMES
+
+__all__ = ["TaskConfig", "TaskSpec", "TaskData", "Task", "check_mode"]
+
+
+def _int(low):
+    return lambda v, name: check_number(v, name, low=low, integer=True)
+
+
+def _float(low, strict=False):
+    return lambda v, name: check_number(v, name, low=low, strict=strict)
+
+
+def _optional(check):
+    return lambda v, name: None if v is None else check(v, name)
+
+
+def _bool(v, name):
+    if not isinstance(v, bool):
+        raise ValueError(f"{name} must be True or False, got {v!r}")
+    return v
+
+
+def _choice(options):
+    def check(v, name):
+        if v not in options:
+            raise ValueError(f"{name} must be one of {', '.join(options)}; got {v!r}")
+        return v
+
+    return check
+
+
+def _size(v, name):
+    if (
+        not isinstance(v, (tuple, list))
+        or len(v) != 2
+        or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in v)
+    ):
+        raise ValueError(f"{name} must be a pair of positive integers (H, W), got {v!r}")
+    return tuple(v)
+
+
+def _budgets(v, name):
+    if v is None:
+        return None
+    if not isinstance(v, (tuple, list)) or not v:
+        raise ValueError(f"{name} must be a non-empty list of budgets >= 0 or None, got {v!r}")
+    return [check_number(e, name, low=0) for e in v]
+
+
+def _device(v, name):
+    if not isinstance(v, str):
+        raise ValueError(f"{name} must be a device name such as 'cpu' or 'cuda', got {v!r}")
+    try:
+        torch.device(v)
+    except RuntimeError:
+        raise ValueError(f"{name} must be a device name such as 'cpu' or 'cuda', got {v!r}") from None
+    return v
+
+
+# One check per setting (type and range, naming the setting): used by the API and the CLI alike.
+_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "seed": _int(0),
+    "device": _device,
+    "img_size": _size,
+    "n_iter": _int(1),
+    "algorithm": _choice(("gd", "pgd")),
+    "channels": _int(1),
+    "depth": _optional(_int(1)),
+    "learn_stepsize": _bool,
+    "condition_on_y": _bool,
+    "noise_sigma": _float(0),
+    "attack_eps": _float(0, strict=True),
+    "attack_relative": _bool,
+    "train_attack_steps": _int(1),
+    "eval_attack_steps": _int(1),
+    "attack_step_size": _optional(_float(0, strict=True)),
+    "curve_eps": _budgets,
+    "gaussian_draws": _int(1),
+    "jitter_sigma": _float(0),
+    "jitter_scale": _choice(SCALES),
+    "input_sigma": _float(0),
+    "epochs": _int(1),
+    "batch_size": _int(1),
+    "lr": _float(0, strict=True),
+    "n_train": _int(1),
+    "n_test": _int(1),
+}
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    r"""Every setting of one task run, checked at construction (one error naming the setting).
+
+    Build it through :func:`deepinv_jitter.experiments.tasks.get_task` (which merges the task's
+    defaults, the preset and your overrides) or :meth:`replace`.
+
+    :param str name: the task's registry name.
+    :param str preset: ``"smoke"``, ``"quick"`` or ``"paper"``.
+    :param int seed: seed of the data, the weights and the training order.
+    :param str device: ``"cpu"`` or ``"cuda"``.
+    :param str, None data_root: real data instead of the task's default (stored absolute).
+    :param tuple img_size: image size.
+    :param int n_iter: unrolled iterations.
+    :param str algorithm: ``"gd"`` (SGD jittering) or ``"pgd"`` (SPGD jittering).
+    :param int channels: width (feature channels) of the prior network.
+    :param int, None depth: layers of the prior (``None``: the builder's default).
+    :param bool learn_stepsize: learn the unrolled step size.
+    :param bool condition_on_y: the prior also sees :math:`x_0` (where the task supports it).
+    :param float noise_sigma: std of the Gaussian measurement noise.
+    :param float attack_eps: L2 budget of the evaluation attack (and of adversarial training).
+    :param bool attack_relative: budget relative to ``||y||``.
+    :param int train_attack_steps: PGD steps per batch in ``adversarial`` training.
+    :param int eval_attack_steps: PGD steps of the evaluation attack.
+    :param float, None attack_step_size: PGD step as a fraction of the budget (``None``: Madry's
+        ``2.5 / steps``, for training and evaluation attacks alike).
+    :param list, None curve_eps: budgets of the PSNR-vs-eps curve (``None``: 0, 1/4, 1/2, 1, 2 x eps).
+    :param int gaussian_draws: random perturbations per test sample in the average-case condition.
+    :param float jitter_sigma: :math:`\sigma` of ``sgd_jitter``.
+    :param str jitter_scale: scale rule of ``sgd_jitter``.
+    :param float input_sigma: std of the noise added to ``y`` by ``input_jitter``.
+    :param int epochs: training epochs.
+    :param int batch_size: batch size.
+    :param float lr: Adam learning rate (cosine-annealed to zero over ``epochs``).
+    :param int n_train: training images.
+    :param int n_test: test images.
+    :param dict options: task-specific settings declared by the task's :class:`TaskSpec`.
+    :raises ValueError: a setting of the wrong type or out of range, naming it.
+
+    >>> TaskConfig(name="seismic", epochs=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs must be an integer >= 1, got 0
+    """
+
+    name: str
+    preset: str = "quick"
+    seed: int = 0
+    device: str = "cpu"
+    data_root: str | None = None
+    img_size: tuple[int, int] = (64, 64)
+    n_iter: int = 5
+    algorithm: str = "gd"
+    channels: int = 32
+    depth: int | None = None
+    learn_stepsize: bool = True
+    condition_on_y: bool = False
+    noise_sigma: float = 0.01
+    attack_eps: float = 0.5
+    attack_relative: bool = False
+    train_attack_steps: int = 5
+    eval_attack_steps: int = 20
+    attack_step_size: float | None = None
+    curve_eps: list[float] | None = None
+    gaussian_draws: int = 32
+    jitter_sigma: float = 0.1
+    jitter_scale: str = "iterate"
+    input_sigma: float = 0.05
+    epochs: int = 10
+    batch_size: int = 8
+    lr: float = 1e-3
+    n_train: int = 64
+    n_test: int = 16
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.preset not in PRESET_NAMES:
+            raise ValueError(f"preset must be one of {', '.join(PRESET_NAMES)}; got {self.preset!r}")
+        for key, check in _CHECKS.items():
+            value = check(getattr(self, key), key)
+            object.__setattr__(self, key, value)
+        if self.data_root is not None:
+            object.__setattr__(self, "data_root", str(Path(self.data_root).resolve()))
+        object.__setattr__(self, "options", dict(self.options))
+
+    @classmethod
+    def setting_names(cls) -> tuple[str, ...]:
+        r"""The settings a preset or an override may change (not ``name``, ``preset``, ``options``).
+
+        :return: the field names.
+        """
+        skip = {"name", "preset", "options"}
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name not in skip)
+
+    def replace(self, **changes) -> TaskConfig:
+        r"""A copy with some settings changed (checked again); task options by their names too.
+
+        :param changes: settings.
+        :return: a new :class:`TaskConfig`.
+        :raises ValueError: an unknown setting or a bad value.
+        """
+        fields = {f.name for f in dataclasses.fields(self)}
+        options = dict(self.options)
+        plain = {}
+        for key, value in changes.items():
+            if key in fields:
+                plain[key] = value
+            elif key in options:
+                options[key] = _check_option(key, value, options[key])
+            else:
+                raise ValueError(f"unknown task setting {key!r}")
+        return dataclasses.replace(self, options=options, **plain)
+
+    def to_dict(self) -> dict:
+        r"""The settings as plain JSON types (options flattened in).
+
+        :return: a dict.
+        """
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.name == "options":
+                continue
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        out.update(self.options)
+        return out
+
+
+def _check_option(key: str, value, default):
+    """A task option takes the type of its default (int, float, bool or str), finite numbers only."""
+    if isinstance(default, bool):
+        return _bool(value, key)
+    if isinstance(default, int):
+        return check_number(value, key, integer=True)
+    if isinstance(default, float):
+        return check_number(value, key)
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ValueError(f"{key} must be a string, got {value!r}")
+    return value
+
+
+@dataclass
+class TaskData:
+    r"""What a task's ``build_data`` returns.
+
+    :param deepinv.physics.Physics physics: forward operator with its noise model.
+    :param torch.utils.data.Dataset train_dataset: training images ``x``.
+    :param torch.utils.data.Dataset test_dataset: test images ``x``.
+    :param Callable ood_edit: ``ood_edit(x, rng=g) -> x_edit``, the out-of-distribution edit.
+    :param str description: what the images are, for reports.
+    """
+
+    physics: torch.nn.Module
+    train_dataset: torch.utils.data.Dataset
+    test_dataset: torch.utils.data.Dataset
+    ood_edit: Callable
+    description: str
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    r"""What a task module provides to the registry.
+
+    :param str name: registry name (``--task NAME``).
+    :param str summary: one line for help texts.
+    :param dict defaults: task-wide settings (every preset).
+    :param dict presets: ``{preset name: settings}``, one entry per preset name.
+    :param Callable build_data: ``build_data(config) -> TaskData``.
+    :param Callable build_model: ``build_model(config, physics) -> torch.nn.Module``.
+    :param Callable metrics: ``metrics(config) -> (psnr, ssim)``.
+    :param dict options: task-specific settings and their defaults.
+    :param Callable, None oracle: ``oracle(task) -> {"in_distribution": {"psnr": ...}, ...}``, the
+        best achievable reconstruction where the task knows it.
+    :param frozenset data_settings: settings whose change rebuilds the data (see
+        :meth:`Task.replace`).
+    """
+
+    name: str
+    summary: str
+    defaults: dict
+    presets: dict
+    build_data: Callable
+    build_model: Callable
+    metrics: Callable
+    options: dict = field(default_factory=dict)
+    oracle: Callable | None = None
+    data_settings: frozenset = frozenset(
+        {"img_size", "n_train", "n_test", "noise_sigma", "seed", "device", "data_root"}
+    )
+
+    def __post_init__(self):
+        missing = set(PRESET_NAMES) - set(self.presets)
+        if missing:
+            raise ValueError(f"task {self.name!r} lacks presets {sorted(missing)}")
+
+    def config(self, preset: str, **overrides) -> TaskConfig:
+        r"""The task's defaults, then the preset's settings, then ``overrides``, checked.
+
+        :param str preset: a preset name.
+        :param overrides: settings (task options included).
+        :return: a :class:`TaskConfig`.
+        :raises ValueError: an unknown preset or setting, or a bad value.
+        """
+        if preset not in PRESET_NAMES:
+            raise ValueError(f"preset must be one of {', '.join(PRESET_NAMES)}; got {preset!r}")
+        allowed = set(TaskConfig.setting_names()) | set(self.options)
+        unknown = set(overrides) - allowed
+        if unknown:
+            raise ValueError(f"unknown task settings {sorted(unknown)}; allowed: {sorted(allowed)}")
+        merged = {**self.defaults, **self.presets[preset], **overrides}
+        options = {k: merged.pop(k) if k in merged else v for k, v in self.options.items()}
+        options = {k: _check_option(k, v, self.options[k]) for k, v in options.items()}
+        return TaskConfig(name=self.name, preset=preset, options=options, **merged)
+
+
+def check_mode(mode: str) -> str:
+    r"""Check a training-mode name.
+
+    :param str mode: the name.
+    :return: ``mode``.
+    :raises ValueError: naming the allowed modes.
+
+    >>> check_mode("mse")
+    'mse'
+    """
+    if mode not in TRAINING_MODES:
+        raise ValueError(f"mode must be one of {', '.join(TRAINING_MODES)}; got {mode!r}")
+    return mode
+
+
+class Task:
+    r"""One inverse problem at one size: its settings plus the built physics, data, metrics and a
+    model factory.
+
+    Build it with :func:`deepinv_jitter.experiments.tasks.get_task`; change settings with
+    :meth:`replace`. Settings read as attributes (``task.epochs``, ``task.jitter_sigma``, task
+    options by name). The physics and data are built once; :meth:`build_model` gives a fresh,
+    seeded network each call, so every training mode starts from the same weights.
+
+    :param TaskSpec spec: the task's module.
+    :param TaskConfig config: the settings.
+    :param TaskData data: the built physics and data (``None``: built now).
+
+    >>> from deepinv_jitter.experiments.tasks import get_task
+    >>> task = get_task("seismic", "smoke")
+    >>> task.img_size, task.preset, task.replace(jitter_sigma=0.2).jitter_sigma
+    ((64, 64), 'smoke', 0.2)
+    """
+
+    def __init__(self, spec: TaskSpec, config: TaskConfig, data: TaskData | None = None):
+        self.spec = spec
+        self.config = config
+        self._data = data if data is not None else spec.build_data(config)
+
+    def __getattr__(self, key):
+        # settings (and task options) read as attributes; only called for names not found normally
+        if key.startswith("_") or key in ("spec", "config"):
+            raise AttributeError(key)
+        config = self.__dict__.get("config")
+        if config is not None:
+            if key in config.options:
+                return config.options[key]
+            if hasattr(config, key):
+                return getattr(config, key)
+        raise AttributeError(f"{type(self).__name__} has no attribute or setting {key!r}")
+
+    def __repr__(self) -> str:
+        return f"Task({self.name!r}, preset={self.preset!r}, seed={self.seed}, data={self.data!r})"
+
+    # ------------------------------------------------------------------ built objects
+    @property
+    def physics(self) -> torch.nn.Module:
+        r"""The forward operator with its noise model."""
+        return self._data.physics
+
+    @property
+    def train_dataset(self) -> torch.utils.data.Dataset:
+        r"""Training images ``x``."""
+        return self._data.train_dataset
+
+    @property
+    def test_dataset(self) -> torch.utils.data.Dataset:
+        r"""Test images ``x``."""
+        return self._data.test_dataset
+
+    @property
+    def ood_edit(self) -> Callable:
+        r"""The out-of-distribution edit, ``ood_edit(x, rng=g)``."""
+        return self._data.ood_edit
+
+    @property
+    def data(self) -> str:
+        r"""What the images are (for reports)."""
+        return self._data.description
+
+    def build_model(self) -> torch.nn.Module:
+        r"""A fresh network for this task, initialised from the seed (the global RNG is untouched).
+
+        :return: a model called as ``model(y, physics)``, on the task's device.
+        """
+        dev = torch.device(self.device)
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(self.seed)
+            model = self.spec.build_model(self.config, self.physics)
+        return model.to(self.device)
+
+    def metrics(self) -> tuple:
+        r"""The task's ``(psnr, ssim)`` metrics.
+
+        :return: two deepinv metrics returning one value per sample.
+        """
+        return self.spec.metrics(self.config)
+
+    def oracle(self) -> dict | None:
+        r"""The best achievable PSNR where the task knows it (``None`` otherwise).
+
+        :return: ``{"in_distribution": {"psnr": ...}, "ood": {"psnr": ...}}`` or ``None``.
+        """
+        return None if self.spec.oracle is None else self.spec.oracle(self)
+
+    def train_loader(self) -> torch.utils.data.DataLoader:
+        r"""Shuffled training batches, the order fixed by the seed.
+
+        :return: a dataloader of ``x``.
+        """
+        g = torch.Generator().manual_seed(self.seed)
+        return torch.utils.data.DataLoader(
+            self.train_dataset, batch_size=self.batch_size, shuffle=True, generator=g
+        )
+
+    def test_loader(self) -> torch.utils.data.DataLoader:
+        r"""Test batches in a fixed order.
+
+        :return: a dataloader of ``x``.
+        """
+        return torch.utils.data.DataLoader(
+            self.test_dataset, batch_size=self.batch_size, shuffle=False
+        )
+
+    def trainer_settings(self, mode: str) -> dict:
+        r"""The :class:`deepinv_jitter.JitterTrainer` fields of a training mode.
+
+        :param str mode: one of :data:`~deepinv_jitter.training.TRAINING_MODES`.
+        :return: a dict of trainer keyword arguments.
+        """
+        check_mode(mode)
+        return dict(
+            training_mode=mode,
+            jitter_sigma=self.jitter_sigma,
+            jitter_scale=self.jitter_scale,
+            input_sigma=self.input_sigma,
+            attack_eps=self.attack_eps,
+            attack_steps=self.train_attack_steps,
+            attack_step_size=self.attack_step_size,
+            attack_relative=self.attack_relative,
+        )
+
+    def settings(self) -> dict:
+        r"""The task's settings as plain JSON types (for reports and checkpoints).
+
+        :return: a dict.
+        """
+        return self.config.to_dict()
+
+    def replace(self, **changes) -> Task:
+        r"""A copy with some settings changed; the physics and data are rebuilt only when a setting
+        they depend on changes (``TaskSpec.data_settings`` and task options).
+
+        :param changes: settings.
+        :return: a new :class:`Task`.
+        :raises ValueError: an unknown setting or a bad value.
+        """
+        config = self.config.replace(**changes)
+        rebuild = set(changes) & (set(self.spec.data_settings) | set(config.options))
+        return Task(self.spec, config, None if rebuild else self._data)
+
