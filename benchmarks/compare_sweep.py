@@ -28,10 +28,14 @@ from deepinv_jitter.tasks import get_task
 
 def calibrate(task, model, eps_list):
     """PSNR drops of a model under Gaussian noise and under attack, per budget."""
-    base = evaluate_model(task, model, progress=False, eps=0.0, curve_eps=[0.0]).conditions
+    base = evaluate_model(
+        task, model, progress=False, eps=0.0, curve_eps=[0.0]
+    ).conditions
     rows = []
     for eps in eps_list:
-        c = evaluate_model(task, model, progress=False, eps=eps, curve_eps=[0.0]).conditions
+        c = evaluate_model(
+            task, model, progress=False, eps=eps, curve_eps=[0.0]
+        ).conditions
         rows.append(
             {
                 "eps": eps,
@@ -55,7 +59,9 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--configs", required=True, help="JSON {name: {mode, **overrides}}")
     p.add_argument("--common", default="{}", help="JSON overrides applied to every run")
-    p.add_argument("--calibrate", default="", help="comma-separated eps list for calibration")
+    p.add_argument(
+        "--calibrate", default="", help="comma-separated eps list for calibration"
+    )
     p.add_argument("--target-drop", type=float, default=4.5)
     p.add_argument("--out", default=None)
     args = p.parse_args()
@@ -64,8 +70,12 @@ def main():
     out = Path(args.out or tempfile.mkdtemp())
     summary = {"common": common, "runs": {}}
     if args.calibrate:
-        task = get_task(args.task, args.preset, seed=args.seed, device=args.device, **common)
-        model, _ = train_mode(task, "mse", out / "calib_mse", progress=False, log=lambda *a: None)
+        task = get_task(
+            args.task, args.preset, seed=args.seed, device=args.device, **common
+        )
+        model, _ = train_mode(
+            task, "mse", out / "calib_mse", progress=False, log=lambda *a: None
+        )
         rows = calibrate(task, model, [float(e) for e in args.calibrate.split(",")])
         ok = [r for r in rows if r["gauss_drop"] < 0.5] or rows
         best = min(ok, key=lambda r: abs(r["adv_drop"] - args.target_drop))
@@ -76,12 +86,20 @@ def main():
         cfg = dict(cfg)
         mode = cfg.pop("mode")
         seed = cfg.pop("seed", args.seed)
-        task = get_task(args.task, args.preset, seed=seed, device=args.device, **(common | cfg))
+        task = get_task(
+            args.task, args.preset, seed=seed, device=args.device, **(common | cfg)
+        )
         t0 = time.time()
-        model, secs = train_mode(task, mode, out / name, progress=False, log=lambda *a: None)
+        model, secs = train_mode(
+            task, mode, out / name, progress=False, log=lambda *a: None
+        )
         rep = evaluate_model(task, model, progress=False)
         c = {k: round(v["psnr"], 3) for k, v in rep.conditions.items()}
-        step = [float(v.detach().mean()) for k, v in model.named_parameters() if "stepsize" in k]
+        step = [
+            float(v.detach().mean())
+            for k, v in model.named_parameters()
+            if "stepsize" in k
+        ]
         summary["runs"][name] = {
             "mode": mode,
             "cfg": cfg,

@@ -19,7 +19,8 @@ import warnings
 from pathlib import Path
 
 from deepinv_jitter.experiments.runner import train_mode
-from deepinv_jitter.tasks import MODES, get_task
+from deepinv_jitter.tasks import get_task
+from deepinv_jitter.training import TRAINING_MODES as MODES
 
 
 def main():
@@ -39,13 +40,20 @@ def main():
     for r in range(args.repeats):
         order = modes if r % 2 == 0 else modes[::-1]
         for m in order:
-            _, secs = train_mode(task, m, out / f"{m}{r}", progress=False, log=lambda *a: None)
+            _, secs = train_mode(
+                task, m, out / f"{m}{r}", progress=False, log=lambda *a: None
+            )
             times[m].append(secs)
             print(f"repeat {r} {m:>12s} {secs:7.2f} s", flush=True)
     med = {m: statistics.median(t) for m, t in times.items()}
-    ratios = {m: statistics.median(a / b for a, b in zip(times[m], times["mse"])) for m in modes}
+    ratios = {
+        m: statistics.median(a / b for a, b in zip(times[m], times["mse"]))
+        for m in modes
+    }
     for m in modes:
-        print(f"{m:>12s} median {med[m]:7.2f} s   ratio to mse (median of pairs) {ratios[m]:.2f}")
+        print(
+            f"{m:>12s} median {med[m]:7.2f} s   ratio to mse (median of pairs) {ratios[m]:.2f}"
+        )
 
 
 if __name__ == "__main__":

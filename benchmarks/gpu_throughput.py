@@ -89,10 +89,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", default="seismic,mri", help="comma-separated tasks")
     p.add_argument("--preset", default="paper", help="task preset (default paper)")
-    p.add_argument("--modes", default=",".join(MODES), help="comma-separated training modes")
+    p.add_argument(
+        "--modes", default=",".join(MODES), help="comma-separated training modes"
+    )
     p.add_argument("--steps", type=int, default=20, help="timed batches per mode")
     p.add_argument("--warmup", type=int, default=3, help="untimed batches per mode")
-    p.add_argument("--amp", default=None, help="mixed precision: bf16 or fp16 (default off)")
+    p.add_argument(
+        "--amp", default=None, help="mixed precision: bf16 or fp16 (default off)"
+    )
     p.add_argument("--json", default=None, help="also write the results to this file")
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
@@ -102,7 +106,9 @@ def main(argv=None) -> int:
 
     warnings.filterwarnings("ignore")
     device_name = torch.cuda.get_device_name()
-    print(f"gpu_throughput: {device_name}, torch {torch.__version__}, preset {args.preset}")
+    print(
+        f"gpu_throughput: {device_name}, torch {torch.__version__}, preset {args.preset}"
+    )
     results = {"device": device_name, "preset": args.preset, "tasks": {}}
     for name in [t.strip() for t in args.tasks.split(",") if t.strip()]:
         probe = get_task(name, args.preset, device="cuda")
@@ -116,7 +122,9 @@ def main(argv=None) -> int:
         print(f"{'mode':>13s} | {'samples/s':>10s} | {'x mse':>6s} | {'peak GB':>7s}")
         rows = {}
         for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-            rows[mode] = measure(task, mode, data, args.steps, args.warmup, amp=args.amp or False)
+            rows[mode] = measure(
+                task, mode, data, args.steps, args.warmup, amp=args.amp or False
+            )
             ratio = (
                 rows["mse"]["samples_per_s"] / rows[mode]["samples_per_s"]
                 if "mse" in rows

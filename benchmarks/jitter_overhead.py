@@ -64,7 +64,9 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--steps", type=int, default=20, help="training batches per run")
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--size", type=int, nargs=2, default=(128, 64), help="T N of each section")
+    p.add_argument(
+        "--size", type=int, nargs=2, default=(128, 64), help="T N of each section"
+    )
     p.add_argument("--hidden", type=int, default=32)
     p.add_argument("--attack-steps", type=int, default=5)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -76,7 +78,9 @@ def main(argv=None):
     n = args.batch * (args.steps + 1)
     x = torch.randn(n, 1, *args.size, generator=g)
     physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(0.1)).to(args.device)
-    data = dinv.datasets.TensorDataset(x=x, y=x + 0.1 * torch.randn(x.shape, generator=g))
+    data = dinv.datasets.TensorDataset(
+        x=x, y=x + 0.1 * torch.randn(x.shape, generator=g)
+    )
     modes = [m for m in MODES if not (args.skip_adversarial and m == "adversarial")]
 
     time_mode("mse", data, physics, args)  # warm-up (allocator, kernels)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from deepinv_jitter.experiments.presets import parse_setting
+from deepinv_jitter.experiments.arguments import parse_setting
 from deepinv_jitter.experiments.runner import evaluate_model, train_mode
 from deepinv_jitter.tasks import get_task
 
@@ -45,7 +45,9 @@ def run(task, mode, sigma=None):
     if sigma is not None:
         task = task.replace(jitter_sigma=sigma)
     with tempfile.TemporaryDirectory() as d:
-        model, secs = train_mode(task, mode, Path(d), progress=False, log=lambda *a: None)
+        model, secs = train_mode(
+            task, mode, Path(d), progress=False, log=lambda *a: None
+        )
     conds = evaluate_model(task, model, progress=False).conditions
     row = {c: conds[c]["psnr"] for c in CONDITIONS}
     row["gap"] = train_psnr(task, model) - row["in_distribution"]
@@ -59,7 +61,9 @@ def main():
     p.add_argument("--preset", default="quick")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--sigmas", default="0.1")
-    p.add_argument("--set", action="append", default=[], type=_setting, metavar="KEY=VALUE")
+    p.add_argument(
+        "--set", action="append", default=[], type=parse_setting, metavar="KEY=VALUE"
+    )
     args = p.parse_args()
     warnings.filterwarnings("ignore")
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -86,7 +90,9 @@ def main():
                 flush=True,
             )
     for sigma in sigmas:
-        means = " ".join(f"{c} {statistics.mean(diffs[sigma][c]):+.2f}" for c in CONDITIONS)
+        means = " ".join(
+            f"{c} {statistics.mean(diffs[sigma][c]):+.2f}" for c in CONDITIONS
+        )
         print(f"mean over {len(seeds)} seeds, sigma {sigma:g}: {means} dB vs mse")
 
 

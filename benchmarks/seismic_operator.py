@@ -13,12 +13,20 @@ Timings are medians over interleaved repetitions (so that load from other proces
 contestant alike). Peak memory is measured in a fresh Python process per contestant: the growth of
 the resident set high-water mark (Linux ``/proc/self/clear_refs`` resets it) while the contestant is
 built and run once, with glibc's mmap threshold pinned so that freed memory cannot hide new
-allocations. It counts the dense matrix and every temporary, not the input ``x``. Ratios are relative to the dense matrix (``speed x`` > 1: faster than dense).
+allocations. It counts the dense matrix and every temporary, not the input ``x``. Ratios are
+relative to the dense matrix (``speed x`` > 1: faster than dense).
+
+With ``--blur`` it instead compares the operator with deepinv's own 2-D convolution,
+``deepinv.physics.Blur(filter=w.view(1, 1, L, 1), padding="constant")``, which is the same linear
+operator for an odd wavelet length: first the accuracy (float64, ``A`` and ``A_adjoint``, odd and
+even ``L``), then the time of ``A`` and of ``A_adjoint`` separately (float32, medians over
+interleaved repetitions), with ``Blur / operator`` time ratios (> 1: the operator is faster).
 
 Run::
 
     OMP_NUM_THREADS=2 python benchmarks/seismic_operator.py            # B=8, N=352, T=352,2048,8192
     python benchmarks/seismic_operator.py --times 352 1024 --repeats 3  # quicker
+    OMP_NUM_THREADS=2 python benchmarks/seismic_operator.py --blur --times 352 2048  # vs deepinv Blur
 """
 
 from __future__ import annotations
@@ -100,7 +108,9 @@ def numpy_contestant(w: torch.Tensor):
                 for n in range(N):
                     y = np.convolve(xn[b, ch, :, n], wn, "full")[c : c + T]
                     # the adjoint: correlation, written as convolution with the flipped wavelet
-                    out[b, ch, :, n] = np.convolve(y, wn[::-1], "full")[L - 1 - c : L - 1 - c + T]
+                    out[b, ch, :, n] = np.convolve(y, wn[::-1], "full")[
+                        L - 1 - c : L - 1 - c + T
+                    ]
         return out
 
     return fn
@@ -116,6 +126,95 @@ def operator_contestant(method: str = "auto"):
     return fn
 
 
+def blur_physics(w: torch.Tensor):
+    """deepinv's Blur with the wavelet as an ``(L, 1)`` filter: convolution along time, zero padding."""
+    import deepinv as dinv
+
+    return dinv.physics.Blur(filter=w.view(1, 1, -1, 1), padding="constant")
+
+
+def blur_accuracy(T: int, args) -> list[str]:
+    """Largest differences between Blur and the operator, relative to the operator's largest output."""
+    lines = []
+    gen = torch.Generator().manual_seed(0)
+    for L in (51, 50):
+        w = ricker(L, 4.0, dtype=torch.float64)
+        ours = SeismicDeconvolution(wavelet=w)
+        blur = blur_physics(w)
+        x = torch.randn(
+            args.batch, 1, T, args.traces, dtype=torch.float64, generator=gen
+        )
+        y = torch.randn(
+            args.batch, 1, T, args.traces, dtype=torch.float64, generator=gen
+        )
+        a, at = ours.A(x), ours.A_adjoint(y)
+        da = float((blur.A(x) - a).abs().max() / a.abs().max())
+        dat = float((blur.A_adjoint(y) - at).abs().max() / at.abs().max())
+        line = f"L={L}: A {da:.1e}, A_adjoint {dat:.1e}"
+        if L % 2 == 0:
+            # Blur puts zero lag on the right one of the two middle taps, numpy's "same" (and the
+            # operator) on the left one: appending a zero tap makes the two equal
+            padded = SeismicDeconvolution(wavelet=torch.cat([w, w.new_zeros(1)]))
+            dp = float((blur.A(x) - padded.A(x)).abs().max() / a.abs().max())
+            dpt = float(
+                (blur.A_adjoint(y) - padded.A_adjoint(y)).abs().max() / at.abs().max()
+            )
+            line += (
+                " (a one-sample shift; against the wavelet with a zero tap appended: "
+                f"{dp:.1e}, {dpt:.1e})"
+            )
+        lines.append(line)
+    return lines
+
+
+def compare_with_blur(args) -> None:
+    """Accuracy and speed of the operator against deepinv's Blur, A and A_adjoint separately."""
+    torch.manual_seed(0)
+    w = ricker(51, 4.0)
+    ours = SeismicDeconvolution(wavelet=w)
+    blur = blur_physics(w)
+    print(
+        f"B={args.batch}, C=1, N={args.traces}, wavelet ricker(51, 4.0), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        'deepinv Blur(filter=w.view(1, 1, L, 1), padding="constant") against SeismicDeconvolution'
+    )
+    for T in args.times:
+        print(
+            f"T={T}, float64, max |Blur - operator| / max |operator|: "
+            + "; ".join(blur_accuracy(T, args))
+        )
+    header = f"{'T':>6} | {'pass':<10} | {'operator ms':>16} | {'Blur ms':>9} | "
+    header += f"{'Blur / operator':>15}"
+    print(header)
+    print("-" * len(header))
+    for T in args.times:
+        x = torch.randn(args.batch, 1, T, args.traces)
+        fns = {
+            ("A", "operator"): ours.A,
+            ("A", "Blur"): blur.A,
+            ("A_adjoint", "operator"): ours.A_adjoint,
+            ("A_adjoint", "Blur"): blur.A_adjoint,
+        }
+        for fn in fns.values():  # warm-up: caches (dense matrix, spectra), thread pools
+            fn(x)
+        times = {key: [] for key in fns}
+        order = list(fns.items())
+        for r in range(args.repeats):
+            for key, fn in order if r % 2 == 0 else order[::-1]:
+                t0 = time.perf_counter()
+                fn(x)
+                times[key].append(time.perf_counter() - t0)
+        med = {key: statistics.median(v) * 1e3 for key, v in times.items()}
+        for p in ("A", "A_adjoint"):
+            ours_ms, blur_ms = med[(p, "operator")], med[(p, "Blur")]
+            label = f"{ours_ms:.1f} [{ours.resolve_method(T)}]"
+            print(
+                f"{T:>6} | {p:<10} | {label:>16} | {blur_ms:9.1f} | {blur_ms / ours_ms:15.2f}"
+            )
+        del x, fns
+        gc.collect()
+
+
 _MAKERS = {
     "operator": lambda w, T: operator_contestant(),
     "dense matrix": lambda w, T: dense_contestant(w, T),
@@ -127,7 +226,9 @@ def _memory_in_child(T: int, name: str, args) -> float:
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
     cmd = [sys.executable, __file__, "--memory-of", name, "--times", str(T)]
     cmd += ["--batch", str(args.batch), "--traces", str(args.traces)]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, check=True
+    ).stdout
     return float(out.strip().splitlines()[-1])
 
 
@@ -136,14 +237,29 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--traces", type=int, default=352)
     parser.add_argument("--times", type=int, nargs="+", default=[352, 2048, 8192])
-    parser.add_argument("--repeats", type=int, default=7, help="timed repetitions per contestant")
     parser.add_argument(
-        "--max-dense-gib", type=float, default=2.0, help="skip the dense matrix above this size"
+        "--repeats", type=int, default=7, help="timed repetitions per contestant"
+    )
+    parser.add_argument(
+        "--max-dense-gib",
+        type=float,
+        default=2.0,
+        help="skip the dense matrix above this size",
+    )
+    parser.add_argument(
+        "--blur",
+        action="store_true",
+        help="compare with deepinv's Blur (accuracy, and time of A and A_adjoint) instead",
     )
     parser.add_argument("--memory-of", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.memory_of is not None:  # child process: print one peak-memory number and exit
+    if args.blur:
+        compare_with_blur(args)
+        return
+
+    # child process: print one peak-memory number and exit
+    if args.memory_of is not None:
         torch.manual_seed(0)
         w = ricker(51, 4.0)
         x = torch.randn(args.batch, 1, args.times[0], args.traces)
@@ -172,7 +288,8 @@ def main(argv=None):
         mem = {name: _memory_in_child(T, name, args) for name in makers}
         fns = {name: make() for name, make in makers.items()}
         reps = {}
-        for name, fn in fns.items():  # warm-up (caches, thread pools); slow contestants repeat less
+        # warm-up (caches, thread pools); slow contestants repeat less
+        for name, fn in fns.items():
             t0 = time.perf_counter()
             fn(x)
             slow = time.perf_counter() - t0 > 1.0 or name == "numpy per-trace"
@@ -195,9 +312,13 @@ def main(argv=None):
                 label = f"operator [{fns[name].physics.resolve_method(T)}]"
             sx = f"{ref_t / med[name]:8.2f}" if ref_t else f"{'-':>8}"
             mx = f"{mem[name] / ref_m:8.2f}" if ref_m else f"{'-':>8}"
-            print(f"{T:>6} | {label:<22} | {med[name]:9.1f} | {mem[name]:9.1f} | {sx} | {mx}")
+            print(
+                f"{T:>6} | {label:<22} | {med[name]:9.1f} | {mem[name]:9.1f} | {sx} | {mx}"
+            )
         if "dense matrix" not in fns:
-            print(f"{T:>6} | {'dense matrix':<22} | skipped: matrix above --max-dense-gib")
+            print(
+                f"{T:>6} | {'dense matrix':<22} | skipped: matrix above --max-dense-gib"
+            )
         del fns, x
         gc.collect()
 

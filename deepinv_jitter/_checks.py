@@ -82,5 +82,7 @@ def resolve_rng(
             raise TypeError(f"{where}: pass rng or generator, not both")
         rng = generator
     if rng is not None and not isinstance(rng, torch.Generator):
-        raise TypeError(f"rng must be a torch.Generator or None, got {type(rng).__name__}")
+        raise TypeError(
+            f"rng must be a torch.Generator or None, got {type(rng).__name__}"
+        )
     return rng

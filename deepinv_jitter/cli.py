@@ -6,10 +6,12 @@ Commands:
 - ``train``: train one unrolled network with one training mode, with resumable checkpoints;
 - ``evaluate``: measure a saved checkpoint in distribution, out of distribution, under random
   perturbations and under attack;
-- ``compare``: train every mode with the same budget and seed, evaluate all, write ``results.json``,
-  ``results.md`` and figures (the paper's comparison);
+- ``compare``: train every mode with the same budget and seeds, evaluate all, write
+  ``results.json``, ``results.md`` and figures (the paper's comparison);
 - ``sweep``: train ``sgd_jitter`` at several noise levels (and the other modes once) and plot the
-  accuracy-robustness trade-off, to choose :math:`\sigma`.
+  accuracy-robustness trade-off, to choose :math:`\sigma`;
+- ``generalization``: train every mode at several training-set sizes and plot test PSNR against
+  size (the theory's first claim).
 
 Bad arguments and bad input give one line on stderr and exit status 2 before any work starts.
 """
@@ -17,18 +19,16 @@ Bad arguments and bad input give one line on stderr and exit status 2 before any
 from __future__ import annotations
 
 import argparse
-import math
-import os
 import sys
 from pathlib import Path
 
-import torch
-
 from .__about__ import __version__
-from .experiments.presets import PRESET_NAMES, parse_setting
+from .experiments import arguments as A
+from .experiments.presets import PRESET_NAMES
 from .experiments.tasks import TASKS
 from .training import TRAINING_MODES
 
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,118 +38,108 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _modes(text: str) -> list[str]:
-    modes = [m.strip() for m in text.split(",") if m.strip()]
-    bad = [m for m in modes if m not in TRAINING_MODES]
-    if not modes or bad:
-        raise argparse.ArgumentTypeError(
-            f"unknown mode(s) {', '.join(bad) or repr(text)}; choose from {', '.join(TRAINING_MODES)}"
-        )
-    if len(set(modes)) != len(modes):
-        raise argparse.ArgumentTypeError(f"repeated mode in {text!r}")
-    return modes
+def _arg_type(fn):
+    """An argparse type from a function that raises ValueError with a clear message."""
+
+    def parse(text):
+        try:
+            return fn(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parse.__name__ = fn.__name__
+    return parse
 
 
-def _ref_modes(text: str) -> list[str]:
-    return [] if text.strip() in ("", "none") else _modes(text)
+_modes = _arg_type(A.parse_modes)
+_sigmas = _arg_type(A.parse_positive_floats)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return v
+def _ints(what: str, low: int):
+    return _arg_type(lambda text: A.parse_ints(text, what, low))
 
 
-def _sigmas(text: str) -> list[float]:
-    try:
-        return [_positive_float(s) for s in text.split(",") if s.strip()] or _positive_float("")
-    except argparse.ArgumentTypeError as e:
-        raise argparse.ArgumentTypeError(f"sigmas must be positive numbers: {e}") from None
+_existing_path = _arg_type(A.check_exists)
+_existing_file = _arg_type(lambda text: A.check_exists(text, file=True))
 
 
-def _existing_path(text: str) -> str:
-    if not Path(text).exists():
-        raise argparse.ArgumentTypeError(f"path {text!r} does not exist")
-    return text
-
-
-def _existing_file(text: str) -> str:
-    if not Path(text).is_file():
-        raise argparse.ArgumentTypeError(f"file {text!r} does not exist")
-    return text
-
-
-def _device(text: str) -> str:
-    try:
-        dev = torch.device(text)
-    except RuntimeError:
-        raise argparse.ArgumentTypeError(
-            f"unknown device {text!r} (cpu, cuda, cuda:0, ...)"
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise argparse.ArgumentTypeError(f"device {text!r} asked for but CUDA is not available")
-    return text
-
-
-def _setting(text: str) -> tuple[str, object]:
-    try:
-        return parse_setting(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _add_common(p: argparse.ArgumentParser, preset_default: str = "quick") -> None:
-    p.add_argument(
-        "--task", required=True, choices=TASKS, help=f"inverse problem: {', '.join(TASKS)} (required)"
-    )
-    p.add_argument(
-        "--preset",
-        default=preset_default,
+# Every option once: (flags, argparse keyword arguments); commands pick theirs by name.
+_OPTIONS = {
+    "task": dict(
+        required=True, choices=TASKS, help=f"inverse problem: {', '.join(TASKS)}"
+    ),
+    "preset": dict(
+        default="quick",
         choices=PRESET_NAMES,
-        help=(
-            "size of the run: smoke (tiny, seconds, for tests), quick (minutes on a laptop CPU), "
-            f"paper (the paper's scale, for a GPU); default {preset_default}"
-        ),
-    )
-    p.add_argument(
-        "--data-root",
+        help="size of the run: smoke (seconds, for tests), quick (minutes on a laptop CPU, "
+        "the default), paper (the paper's scale, for a GPU)",
+    ),
+    "data-root": dict(
         type=_existing_path,
-        default=None,
         metavar="PATH",
-        help=(
-            "real data instead of the built-in default: a SEG-Y file (seismic) or a folder of "
-            "fastMRI single-coil .h5 files (mri); default: synthetic sections / embedded anatomy"
-        ),
-    )
-    p.add_argument(
-        "--seed", type=int, default=0, help="seed of data, weights and order (default 0)"
-    )
-    p.add_argument("--device", type=_device, default="cpu", help="cpu or cuda[:N] (default cpu)")
-    p.add_argument(
-        "--eps",
-        type=_positive_float,
-        default=None,
-        help="attack budget (L2 norm of the perturbation of y), > 0; default: the task's",
-    )
-    p.add_argument(
-        "--sigma",
-        type=_positive_float,
-        default=None,
-        help="SGD-jittering noise level sigma, > 0; default: the task's (chosen by a sweep)",
-    )
-    p.add_argument(
-        "--set",
-        type=_setting,
+        help="real data instead of the built-in default: a SEG-Y file (seismic) or a folder "
+        "of fastMRI single-coil .h5 files (mri)",
+    ),
+    "seed": dict(
+        type=int, default=0, help="seed of data, weights and order (default 0)"
+    ),
+    "seeds": dict(
+        type=_ints("--seeds", 0),
+        help="comma-separated seeds, e.g. 0,1,2: every run once per seed, with 95%% intervals "
+        "and paired differences to mse (default: --seed alone)",
+    ),
+    "device": dict(
+        type=_arg_type(A.check_device),
+        default="cpu",
+        help="cpu or cuda[:N] (default cpu)",
+    ),
+    "precision": dict(
+        choices=PRECISIONS,
+        default="fp32",
+        help="training precision: fp32 (default), or bf16/fp16 mixed precision (autocast; "
+        "jitter noise, attacks and metrics stay in float32)",
+    ),
+    "eps": dict(
+        type=_arg_type(A.parse_positive),
+        help="attack budget (L2 norm of the change of y), > 0",
+    ),
+    "sigma": dict(
+        type=_arg_type(A.parse_positive), help="SGD-jittering noise level sigma, > 0"
+    ),
+    "set": dict(
+        type=_arg_type(A.parse_setting),
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="change any other task setting, e.g. --set epochs=5 --set jitter_scale=relative",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    ),
+    "quiet": dict(action="store_true", help="no progress bars"),
+    "resume": dict(
+        action="store_true", help="reuse finished runs, continue interrupted ones"
+    ),
+    "modes": dict(
+        type=_modes,
+        default=list(TRAINING_MODES),
+        help=f"comma-separated training modes (default {','.join(TRAINING_MODES)})",
+    ),
+}
+_COMMON = (
+    "task",
+    "preset",
+    "data-root",
+    "seed",
+    "device",
+    "precision",
+    "eps",
+    "sigma",
+    "set",
+)
+
+
+def _add(p, *names, **changes) -> None:
+    for name in names:
+        kwargs = dict(_OPTIONS[name]) | changes.get(name.replace("-", "_"), {})
+        p.add_argument(f"--{name}", **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,128 +148,122 @@ def build_parser() -> argparse.ArgumentParser:
     :return: an :class:`argparse.ArgumentParser`.
 
     >>> args = build_parser().parse_args(["compare", "--task", "seismic", "--preset", "smoke"])
-    >>> args.command, args.modes, args.out
-    ('compare', ['mse', 'sgd_jitter', 'input_jitter', 'adversarial'], None)
+    >>> args.command, args.modes, args.out, args.seeds
+    ('compare', ['mse', 'sgd_jitter', 'input_jitter', 'adversarial'], None, None)
     """
     parser = _Parser(
         prog="deepinv-jitter",
-        description=(
-            "Train unrolled reconstruction networks with SGD jittering and compare them with "
-            "MSE, input-jittering and adversarial training: in distribution, out of distribution, "
-            "under Gaussian noise and under attack."
-        ),
-        epilog="Example: deepinv-jitter compare --task seismic   (quick preset, ~15 min on a CPU)",
+        description="Train unrolled reconstruction networks with SGD jittering and compare them "
+        "with MSE, input-jittering and adversarial training: in distribution, out of "
+        "distribution, under random perturbations and under attack.",
+        epilog="Example: deepinv-jitter compare --task seismic   (quick preset, ~10 min on 2 "
+        "CPU cores)",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser(
+    def command(name, help, description):
+        return sub.add_parser(name, help=help, description=description)
+
+    p = command(
         "train",
-        help="train one network with one training mode",
-        description="Train one unrolled network with one training mode; checkpoints after every "
-        "epoch (atomic), --resume continues.",
+        "train one network with one training mode",
+        "Train one unrolled network with one training mode; checkpoints after every epoch "
+        "(atomic), --resume continues exactly where it stopped.",
     )
-    _add_common(p)
-    p.add_argument("--mode", required=True, choices=TRAINING_MODES, help="training mode (required)")
+    _add(p, *_COMMON, "quiet", "resume")
     p.add_argument(
-        "--out", default=None, help="checkpoint folder (default ./results/<task>/<mode>)"
+        "--mode", required=True, choices=TRAINING_MODES, help="training mode"
     )
-    p.add_argument(
-        "--resume", action="store_true", help="continue from the last checkpoint in --out"
-    )
+    p.add_argument("--out", help="checkpoint folder (default ./results/<task>/<mode>)")
 
-    p = sub.add_parser(
+    p = command(
         "evaluate",
-        help="evaluate a saved checkpoint",
-        description="Evaluate a checkpoint written by train/compare: PSNR/SSIM in distribution, "
-        "OOD, Gaussian, adversarial, and PSNR against attack budget.",
+        "evaluate a saved checkpoint",
+        "Evaluate a checkpoint written by train/compare: PSNR/SSIM in distribution, OOD, "
+        "under random perturbations, under attack, and PSNR against attack budget.",
     )
-    p.add_argument("--task", required=True, choices=TASKS, help="the checkpoint's task (required)")
+    _add(p, "task", "device", "eps", "data-root", "quiet")
     p.add_argument(
-        "--checkpoint",
-        required=True,
-        type=_existing_file,
-        help="checkpoint file (checkpoint_final.pt or checkpoint_last.pt) (required)",
+        "--checkpoint", required=True, type=_existing_file, help="checkpoint file"
     )
-    p.add_argument("--out", default=None, help="output folder (default: the checkpoint's folder)")
-    p.add_argument(
-        "--data-root",
-        type=_existing_path,
-        default=None,
-        metavar="PATH",
-        help="the data the checkpoint was trained on, if it has moved since",
-    )
-    p.add_argument(
-        "--eps", type=_positive_float, default=None, help="attack budget, > 0 (default: task's)"
-    )
-    p.add_argument("--device", type=_device, default="cpu", help="cpu or cuda[:N] (default cpu)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--out", help="output folder (default: the checkpoint's folder)")
 
-    p = sub.add_parser(
+    p = command(
         "compare",
-        help="train every mode and compare them (the paper's experiment)",
-        description="Train each mode with the same budget and seed, evaluate all, and write "
-        "results.json, results.md, attack_curves.png and examples.png into --out.",
+        "train every mode and compare them (the paper's experiment)",
+        "Train each mode with the same budget and seeds, evaluate all, and write results.json, "
+        "results.md, attack_curves.png and examples.png into --out.",
     )
-    _add_common(p)
-    p.add_argument(
-        "--modes",
-        type=_modes,
-        default=list(TRAINING_MODES),
-        help=f"comma-separated training modes (default {','.join(TRAINING_MODES)})",
-    )
-    p.add_argument("--out", default=None, help="output folder (default ./results/<task>)")
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="skip modes whose final checkpoint exists; continue interrupted ones",
-    )
+    _add(p, *_COMMON, "seeds", "modes", "quiet", "resume")
+    p.add_argument("--out", help="output folder (default ./results/<task>)")
 
-    p = sub.add_parser(
+    p = command(
         "sweep",
-        help="accuracy-robustness trade-off over the SGD-jittering sigma",
-        description="Train sgd_jitter for each sigma and the reference modes once; write "
-        "tradeoff.json and tradeoff.png (in-distribution against adversarial PSNR).",
+        "accuracy-robustness trade-off over the SGD-jittering sigma",
+        "Train sgd_jitter for each sigma and the reference modes once (per seed); write "
+        "tradeoff.json and tradeoff.png; with --max-id-loss, recommend a sigma.",
     )
-    _add_common(p)
+    _add(p, *_COMMON, "seeds", "quiet", "resume")
     p.add_argument(
         "--sigmas",
         type=_sigmas,
         required=True,
-        help="comma-separated positive sigmas, e.g. 0.5,1,2,4 (required)",
+        help="comma-separated sigmas, e.g. 0.05,0.1,0.2",
     )
     p.add_argument(
         "--reference-modes",
-        type=_ref_modes,
+        type=_arg_type(lambda t: [] if t.strip() in ("", "none") else A.parse_modes(t)),
         default=["mse", "input_jitter", "adversarial"],
         help="modes trained once as reference points, or 'none' (default "
         "mse,input_jitter,adversarial)",
     )
-    p.add_argument("--out", default=None, help="output folder (default ./results/<task>_sweep)")
-    p.add_argument("--resume", action="store_true", help="reuse finished runs")
+    p.add_argument(
+        "--max-id-loss",
+        type=_arg_type(A.parse_nonnegative),
+        metavar="DB",
+        help="accuracy budget: recommend the sigma with the highest adversarial PSNR whose "
+        "in-distribution loss to mse (upper end of its 95%% interval) is at most DB",
+    )
+    p.add_argument("--out", help="output folder (default ./results/<task>_sweep)")
+
+    p = command(
+        "generalization",
+        "test PSNR against training-set size, per mode",
+        "Train every mode at each training-set size (per seed); write generalization.json and "
+        "generalization.png (test PSNR, average-case PSNR and train-test gap against size).",
+    )
+    _add(p, *_COMMON, "seeds", "modes", "quiet", "resume")
+    p.add_argument(
+        "--n-train",
+        type=_ints("--n-train", 1),
+        required=True,
+        help="comma-separated training-set sizes, e.g. 16,64,256,1024",
+    )
+    p.add_argument(
+        "--budget",
+        choices=("steps", "epochs"),
+        default="steps",
+        help="steps (default): every size gets the optimizer steps of the preset's own size; "
+        "epochs: every size gets the preset's epochs",
+    )
+    p.add_argument(
+        "--out", help="output folder (default ./results/<task>_generalization)"
+    )
     return parser
-
-
-def _check_out(path: Path) -> Path:
-    """An output folder that exists or can be created, and is writable (checked before any work)."""
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"--out {str(path)!r} is an existing file, not a folder")
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {str(path)!r} is not writable")
-    return path
 
 
 def _task_from_args(args):
     from .experiments.tasks import get_task
 
     overrides = dict(args.set)
-    if getattr(args, "eps", None) is not None:
-        overrides["attack_eps"] = args.eps
-    if getattr(args, "sigma", None) is not None:
-        overrides["jitter_sigma"] = args.sigma
+    for flag, key in (("eps", "attack_eps"), ("sigma", "jitter_sigma")):
+        if getattr(args, flag, None) is not None:
+            overrides[key] = getattr(args, flag)
+    if getattr(args, "precision", "fp32") != "fp32":
+        overrides["precision"] = args.precision
     task = get_task(
         args.task,
         args.preset,
@@ -291,14 +275,20 @@ def _task_from_args(args):
     return task, overrides
 
 
+def _out(args, default: Path) -> Path:
+    return A.check_out_dir(args.out if args.out else default)
+
+
 def _cmd_train(args) -> int:
     from .experiments.checkpoints import FINAL
     from .experiments.runner import train_mode
 
-    out = _check_out(Path(args.out) if args.out else Path("results") / args.task / args.mode)
+    out = _out(args, Path("results") / args.task / args.mode)
     task, _ = _task_from_args(args)
     print(f"train: task {task.name}, preset {task.preset}, mode {args.mode}, out {out}")
-    _, secs = train_mode(task, args.mode, out, resume=args.resume, progress=not args.quiet)
+    _, secs = train_mode(
+        task, args.mode, out, resume=args.resume, progress=not args.quiet
+    )
     print(f"{args.mode}: trained in {secs:.1f} s; final checkpoint {out / FINAL}")
     return 0
 
@@ -306,7 +296,7 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from .experiments.runner import evaluate_checkpoint, summary_line
 
-    out = _check_out(Path(args.out) if args.out else Path(args.checkpoint).parent)
+    out = _out(args, Path(args.checkpoint).parent)
     mode, seconds, rep = evaluate_checkpoint(
         args.checkpoint,
         args.task,
@@ -321,39 +311,46 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _cmd_compare(args) -> int:
-    from .experiments.runner import run_compare
+def _study(function: str, default_out: str, **keywords):
+    """A command that runs one of the runner's studies over modes, seeds and settings."""
 
-    out = _check_out(Path(args.out) if args.out else Path("results") / args.task)
-    task, overrides = _task_from_args(args)
-    run_compare(
-        task, args.modes, out, resume=args.resume, progress=not args.quiet, overrides=overrides
-    )
-    return 0
+    def command(args) -> int:
+        from .experiments import runner
 
+        out = _out(args, Path("results") / default_out.format(task=args.task))
+        task, overrides = _task_from_args(args)
+        getattr(runner, function)(
+            task,
+            out=out,
+            resume=args.resume,
+            progress=not args.quiet,
+            overrides=overrides,
+            seeds=args.seeds,
+            **{key: getattr(args, attr) for key, attr in keywords.items()},
+        )
+        return 0
 
-def _cmd_sweep(args) -> int:
-    from .experiments.runner import run_sweep
-
-    out = _check_out(Path(args.out) if args.out else Path("results") / f"{args.task}_sweep")
-    task, overrides = _task_from_args(args)
-    run_sweep(
-        task,
-        args.sigmas,
-        args.reference_modes,
-        out,
-        resume=args.resume,
-        progress=not args.quiet,
-        overrides=overrides,
-    )
-    return 0
+    return command
 
 
 _COMMANDS = {
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
-    "compare": _cmd_compare,
-    "sweep": _cmd_sweep,
+    "compare": _study("run_compare", "{task}", modes="modes"),
+    "sweep": _study(
+        "run_sweep",
+        "{task}_sweep",
+        sigmas="sigmas",
+        reference_modes="reference_modes",
+        max_id_loss="max_id_loss",
+    ),
+    "generalization": _study(
+        "run_generalization",
+        "{task}_generalization",
+        n_trains="n_train",
+        modes="modes",
+        budget="budget",
+    ),
 }
 
 
@@ -379,8 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError) as e:
-        # bad input found after parsing (a bad setting, a data folder with no files, a wrong
-        # checkpoint, ...)
+        # bad input found after parsing: a bad setting, a data folder with no files, a wrong
+        # checkpoint, ... (checked before any training)
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except FloatingPointError as e:

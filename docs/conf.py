@@ -111,7 +111,9 @@ def cli_help_text(command: str = "") -> str:
     try:
         parser = build_parser()
         if command:
-            subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            subparsers = [
+                a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+            ]
             parser = subparsers[0].choices[command]
         return parser.format_help()
     finally:
@@ -121,19 +123,67 @@ def cli_help_text(command: str = "") -> str:
             os.environ["COLUMNS"] = old
 
 
+def cli_commands() -> list[str]:
+    """The sub-commands of ``deepinv-jitter``, in the parser's order."""
+    from deepinv_jitter.cli import build_parser
+
+    parser = build_parser()
+    subparsers = [
+        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    ]
+    return list(subparsers[0].choices)
+
+
+def _help_block(command: str):
+    text = cli_help_text(command)
+    block = nodes.literal_block(text, text)
+    block["language"] = "text"
+    return block
+
+
 class CliHelp(SphinxDirective):
+    """``.. cli-help:: [COMMAND]``: one command's help."""
+
     optional_arguments = 1
 
     def run(self):
-        command = self.arguments[0] if self.arguments else ""
-        text = cli_help_text(command)
-        block = nodes.literal_block(text, text)
-        block["language"] = "text"
-        return [block]
+        return [_help_block(self.arguments[0] if self.arguments else "")]
 
 
-# ``.. task-settings::``: the tasks' presets and defaults as tables, read from deepinv_jitter.tasks at
-# build time (the presets are tuned by measurement; the page must show the values the code uses).
+class CliHelpAll(SphinxDirective):
+    """``.. cli-help-all::``: the help of ``deepinv-jitter`` and of every sub-command the parser
+    has, each under a rubric, so that a new command appears without editing the page."""
+
+    def run(self):
+        out = []
+        for command in [""] + cli_commands():
+            title = f"deepinv-jitter {command}".strip()
+            out += [nodes.rubric(title, title), _help_block(command)]
+        return out
+
+
+# ``.. task-settings::``: each registered task's defaults and presets as tables, read from the task
+# registry (deepinv_jitter.experiments.tasks.REGISTRY) at build time, so that the page shows the
+# values the code uses and a newly registered task appears without editing the docs.
+
+_TASK_WIDE = (
+    "algorithm",
+    "noise_sigma",
+    "attack_eps",
+    "attack_relative",
+    "attack_step_size",
+    "jitter_sigma",
+    "jitter_scale",
+    "input_sigma",
+    "learn_stepsize",
+    "condition_on_y",
+)
+
+_TASK_WIDE_NOTES = {
+    "attack_step_size": r" (``None``: Madry's :math:`2.5/\text{steps}`)",
+    "noise_sigma": " (measurement noise std)",
+    "attack_eps": " (L2 budget of the attack)",
+}
 
 _PRESET_COLUMNS = (
     ("img_size", "image size"),
@@ -146,48 +196,62 @@ _PRESET_COLUMNS = (
     ("lr", "learning rate"),
     ("train_attack_steps", "attack steps (adversarial training)"),
     ("eval_attack_steps", "attack steps (evaluation)"),
+    ("gaussian_draws", "random perturbations per sample, Gaussian condition"),
+    ("attack_eps", "attack budget"),
 )
 
 
 def _cell(value) -> str:
+    if value is None:
+        return "``None``"
     if isinstance(value, tuple):
         return " x ".join(str(v) for v in value)
     return f"``{value!r}``" if isinstance(value, str) else str(value)
 
 
+def task_setting(spec, preset: str, key: str):
+    """A setting of a registered task at a preset: the preset's value, else the task's default,
+    else the default of the :class:`TaskConfig` field (the order ``TaskSpec.config`` merges them)."""
+    from deepinv_jitter.experiments.tasks import TaskConfig
+
+    settings = {**spec.defaults, **spec.presets[preset]}
+    if key in settings:
+        return settings[key]
+    if key in spec.options:
+        return spec.options[key]
+    return TaskConfig.__dataclass_fields__[key].default
+
+
 def task_settings_rst() -> str:
-    """reST list-tables of the task-wide settings and of every preset, from deepinv_jitter.tasks."""
-    from deepinv_jitter.tasks import PRESET_NAMES, PRESETS, TASK_DEFAULTS, TASKS, Task
+    """reST list-tables: the task-wide settings of every registered task, then one table of
+    presets per task."""
+    from deepinv_jitter.experiments.presets import DEFAULT_PRESET, PRESET_NAMES
+    from deepinv_jitter.experiments.tasks import REGISTRY
 
-    def value(name, preset, key):
-        settings = dict(TASK_DEFAULTS[name]) | PRESETS[name][preset]
-        if key in settings:
-            return settings[key]
-        return Task.__dataclass_fields__[key].default
-
-    task_wide = (
-        "algorithm",
-        "noise_sigma",
-        "attack_eps",
-        "attack_relative",
-        "jitter_sigma",
-        "jitter_scale",
-        "input_sigma",
-        "learn_stepsize",
-        "condition_on_y",
-    )
-    lines = [".. list-table:: Task-wide settings (``quick`` preset)", "   :header-rows: 1", ""]
-    lines += ["   * - setting"] + [f"     - ``{name}``" for name in TASKS]
-    for key in task_wide:
-        lines += [f"   * - ``{key}``"]
-        lines += [f"     - {_cell(value(name, 'quick', key))}" for name in TASKS]
+    specs = list(REGISTRY.values())
+    lines = [
+        f".. list-table:: Task-wide settings (``{DEFAULT_PRESET}`` preset)",
+        "   :header-rows: 1",
+        "",
+    ]
+    lines += ["   * - setting"] + [f"     - ``{spec.name}``" for spec in specs]
+    for key in _TASK_WIDE:
+        note = _TASK_WIDE_NOTES.get(key, "")
+        lines += [f"   * - ``{key}``{note}"]
+        lines += [
+            f"     - {_cell(task_setting(s, DEFAULT_PRESET, key))}" for s in specs
+        ]
     lines.append("")
-    for name in TASKS:
-        lines += [f".. list-table:: ``{name}`` presets", "   :header-rows: 1", ""]
+    for spec in specs:
+        lines += [f".. list-table:: ``{spec.name}`` presets: {spec.summary}"]
+        lines += ["   :header-rows: 1", ""]
         lines += ["   * - setting"] + [f"     - ``{p}``" for p in PRESET_NAMES]
-        for key, label in _PRESET_COLUMNS:
+        keys = list(_PRESET_COLUMNS) + [(k, "task option") for k in spec.options]
+        for key, label in keys:
             lines += [f"   * - {label} (``{key}``)"]
-            lines += [f"     - {_cell(value(name, p, key))}" for p in PRESET_NAMES]
+            lines += [
+                f"     - {_cell(task_setting(spec, p, key))}" for p in PRESET_NAMES
+            ]
         lines.append("")
     return "\n".join(lines)
 
@@ -197,7 +261,7 @@ class TaskSettings(SphinxDirective):
         return self.parse_text_to_nodes(task_settings_rst())
 
 
-# A module-level constant without a docstring (e.g. ``PRESETS = {...}``) would be shown with the
+# A module-level constant without a docstring (e.g. ``REGISTRY = {...}``) would be shown with the
 # docstring of its type (``dict``'s), which is not reST and is no documentation of the constant.
 def _drop_type_docstring(app, what, name, obj, options, lines):
     if what not in ("data", "attribute") or not lines:
@@ -210,4 +274,5 @@ def _drop_type_docstring(app, what, name, obj, options, lines):
 def setup(app):
     app.connect("autodoc-process-docstring", _drop_type_docstring)
     app.add_directive("cli-help", CliHelp)
+    app.add_directive("cli-help-all", CliHelpAll)
     app.add_directive("task-settings", TaskSettings)

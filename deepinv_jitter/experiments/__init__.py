@@ -6,7 +6,13 @@ Benchmarks, examples and the command line use this package; the library (everyth
 and ``cli.py``) never imports it.
 """
 
-from .runner import evaluate_checkpoint, evaluate_model, run_compare, run_sweep, train_mode
+from .runner import (
+    evaluate_checkpoint,
+    evaluate_model,
+    run_compare,
+    run_sweep,
+    train_mode,
+)
 from .tasks import TASKS, Task, TaskConfig, get_task
 
 __all__ = [

@@ -91,7 +91,9 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> dict:
             f"(torch.load with weights_only=True refused it: {first})"
         ) from e
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "meta" not in ckpt:
-        raise ValueError(f"checkpoint {str(path)!r} was not written by deepinv-jitter train")
+        raise ValueError(
+            f"checkpoint {str(path)!r} was not written by deepinv-jitter train"
+        )
     return ckpt
 
 

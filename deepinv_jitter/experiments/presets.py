@@ -15,24 +15,12 @@ DEFAULT_PRESET = "quick"
 """The preset used when none is given."""
 
 
-def parse_setting(text: str) -> tuple[str, object]:
-    r"""A ``KEY=VALUE`` override as ``(key, value)``, the value read as a Python literal when it is
-    one (``5``, ``0.1``, ``True``, ``(64, 64)``) and kept as text otherwise (``relative``).
+def parse_setting(text: str):
+    r"""Kept for the benchmarks: :func:`deepinv_jitter.experiments.arguments.parse_setting`.
 
-    :param str text: the override.
-    :return: ``(key, value)``; the value is checked later, by the task's settings.
-    :raises ValueError: text without ``=`` or with an empty key.
-
-    >>> parse_setting("epochs=5"), parse_setting("jitter_scale=relative")
-    (('epochs', 5), ('jitter_scale', 'relative'))
+    :param str text: ``KEY=VALUE``.
+    :return: ``(key, value)``.
     """
-    import ast
+    from .arguments import parse_setting as parse
 
-    if "=" not in text or not text.split("=", 1)[0].strip():
-        raise ValueError(f"expected KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    try:
-        parsed = ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        parsed = value.strip()
-    return key.strip(), parsed
+    return parse(text)

@@ -8,6 +8,7 @@ run that wrote them (see :mod:`deepinv_jitter.experiments.checkpoints`).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,11 +33,14 @@ from .reports import write_json, write_outputs
 from .tasks import check_mode
 
 __all__ = [
+    "recommend_sigma",
     "train_mode",
     "evaluate_model",
     "evaluate_checkpoint",
     "run_compare",
     "run_sweep",
+    "run_generalization",
+    "generalization_epochs",
     "summary_line",
 ]
 
@@ -120,7 +124,9 @@ def train_mode(
                 f"(checkpoint after epoch {done}: {last})"
             )
         else:
-            log(f"[{mode}] no checkpoint of this run in {out_dir}; training from scratch")
+            log(
+                f"[{mode}] no checkpoint of this run in {out_dir}; training from scratch"
+            )
 
     meta = {"identity": run_identity(task, mode), "epochs": task.epochs}
     torch.manual_seed(task.seed)
@@ -141,6 +147,7 @@ def train_mode(
         freq_update_progress_bar=4,
         jitter_seed=task.seed,
         non_blocking_transfers=torch.device(task.device).type == "cuda",
+        mixed_precision=False if task.precision == "fp32" else task.precision,
         checkpoint_path=last,
         run_meta=meta,
         seconds_before=seconds_before,
@@ -237,16 +244,30 @@ def evaluate_checkpoint(
             f"--task {task_name} does not match the checkpoint's task {identity['task']!r}"
         )
     recorded = identity["settings"]
-    settings = {k: v for k, v in recorded.items() if k not in ("name", "preset", "seed", "device")}
-    settings["data_root"] = data_root if data_root is not None else recorded.get("data_root")
+    settings = {
+        k: v
+        for k, v in recorded.items()
+        if k not in ("name", "preset", "seed", "device")
+    }
+    settings["data_root"] = (
+        data_root if data_root is not None else recorded.get("data_root")
+    )
     if eps is not None:
         settings["attack_eps"] = eps
     task = get_task(
-        identity["task"], identity["preset"], seed=recorded["seed"], device=device, **settings
+        identity["task"],
+        identity["preset"],
+        seed=recorded["seed"],
+        device=device,
+        **settings,
     )
     weights = ckpt["state_dict"]
-    if not all(torch.isfinite(t).all() for t in weights.values() if t.is_floating_point()):
-        raise ValueError(f"checkpoint {str(checkpoint)!r} holds NaN or infinite weights")
+    if not all(
+        torch.isfinite(t).all() for t in weights.values() if t.is_floating_point()
+    ):
+        raise ValueError(
+            f"checkpoint {str(checkpoint)!r} holds NaN or infinite weights"
+        )
     model = task.build_model()
     try:
         model.load_state_dict(weights)
@@ -258,7 +279,9 @@ def evaluate_checkpoint(
     rep = evaluate_model(task, model, progress=progress)
     seconds = float(ckpt["meta"].get("train_seconds", float("nan")))
     run_settings = task.settings() | {"checkpoint": str(checkpoint)}
-    write_outputs(Path(out), task, {mode: rep}, {mode: seconds}, run_settings, name="evaluation")
+    write_outputs(
+        Path(out), task, {mode: rep}, {mode: seconds}, run_settings, name="evaluation"
+    )
     return mode, seconds, rep
 
 
@@ -274,6 +297,18 @@ def summary_line(mode: str, seconds: float, conds: dict) -> str:
     return f"{mode:>12s} | train {seconds:7.1f} s | " + " | ".join(parts)
 
 
+def _run_dir(out: Path, mode_dir: str, seed: int, seeds: Sequence[int]) -> Path:
+    """One seed: ``out/<mode>`` (as before seeds existed); several: ``out/seed<s>/<mode>``."""
+    return out / mode_dir if len(seeds) == 1 else out / f"seed{seed}" / mode_dir
+
+
+def _seeds(task, seeds) -> list[int]:
+    seeds = [task.seed] if seeds is None else [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
+    return seeds
+
+
 def run_compare(
     task,
     modes: Sequence[str] = TRAINING_MODES,
@@ -282,47 +317,143 @@ def run_compare(
     progress: bool = True,
     overrides: dict | None = None,
     log: Callable = print,
+    seeds: Sequence[int] | None = None,
 ) -> dict:
     r"""Train each mode with the same budget and seed, evaluate all, write the results.
 
+    With several ``seeds``, every mode is trained and evaluated once per seed (data, weights and
+    order seeded by it) and ``results.json`` holds means, per-seed values, 95% intervals and the
+    paired differences to ``mse`` (see :func:`deepinv_jitter.experiments.statistics.summarize_seeds`).
+
     :param deepinv_jitter.experiments.tasks.Task task: the task.
     :param list[str] modes: training modes.
-    :param str out: output folder (one sub-folder of checkpoints per mode).
-    :param bool resume: skip modes already trained, continue interrupted ones (a checkpoint of
-        another run is trained again, with a message).
+    :param str out: output folder (one sub-folder of checkpoints per mode, and per seed when
+        there are several).
+    :param bool resume: skip (mode, seed) runs already trained, continue interrupted ones (a
+        checkpoint of another run is trained again, with a message).
     :param bool progress: progress bars.
     :param dict overrides: task settings changed from the preset (recorded).
     :param Callable log: where messages go.
+    :param list[int], None seeds: seeds (default: the task's own).
     :return: the results dict (as in ``results.json``).
     """
     out = Path(out)
-    reports, seconds = {}, {}
-    log(f"compare: task {task.name}, preset {task.preset}, data {task.data}, modes {list(modes)}")
-    for mode in modes:
-        model, seconds[mode] = train_mode(
-            task, mode, out / mode, resume=resume, progress=progress, log=log,
-            retrain_on_mismatch=True,
-        )
-        reports[mode] = evaluate_model(task, model, progress=progress)
-        log(summary_line(mode, seconds[mode], reports[mode].conditions))
-    settings = task.settings() | {"modes": list(modes), "overrides": dict(overrides or {})}
-    results = write_outputs(out, task, reports, seconds, settings)
-    if "mse" in seconds and seconds["mse"] > 0:
+    seeds = _seeds(task, seeds)
+    reports: dict = {}
+    seconds: dict = {m: [] for m in modes}
+    log(
+        f"compare: task {task.name}, preset {task.preset}, data {task.data}, "
+        f"modes {list(modes)}, seeds {seeds}"
+    )
+    for seed in seeds:
+        t = task if seed == task.seed else task.replace(seed=seed)
+        reports[seed] = {}
+        for mode in modes:
+            model, secs = train_mode(
+                t,
+                mode,
+                _run_dir(out, mode, seed, seeds),
+                resume=resume,
+                progress=progress,
+                log=log,
+                retrain_on_mismatch=True,
+            )
+            reports[seed][mode] = evaluate_model(t, model, progress=progress)
+            seconds[mode].append(secs)
+            label = mode if len(seeds) == 1 else f"{mode} s{seed}"
+            log(summary_line(label, secs, reports[seed][mode].conditions))
+    mean_seconds = {m: sum(v) / len(v) for m, v in seconds.items()}
+    settings = task.settings() | {
+        "modes": list(modes),
+        "seeds": seeds,
+        "overrides": dict(overrides or {}),
+    }
+    results = write_outputs(out, task, reports, mean_seconds, settings)
+    if "mse" in mean_seconds and mean_seconds["mse"] > 0:
         ratios = ", ".join(
-            f"{m}/mse {seconds[m] / seconds['mse']:.2f}" for m in modes if m != "mse"
+            f"{m}/mse {mean_seconds[m] / mean_seconds['mse']:.2f}"
+            for m in modes
+            if m != "mse"
         )
         log(f"train-time ratios: {ratios}")
     log(f"wrote {out / 'results.json'}, {out / 'results.md'}, figures in {out}")
     return results
 
 
-def _point(label, mode, sigma, rep, secs) -> dict:
+def recommend_sigma(points: Sequence[dict], max_id_loss: float) -> dict:
+    r"""The jitter level to use for an accuracy budget: among the ``sgd_jitter`` points whose
+    in-distribution loss against ``mse`` stays within ``max_id_loss`` dB, the one with the highest
+    adversarial PSNR.
+
+    The loss is judged by the upper end of its 95% interval over seeds (conservative); with one
+    seed, by the point value.
+
+    :param list[dict] points: sweep points, each ``{"mode", "sigma", "results"}``, with a
+        ``"paired_vs_mse"`` entry ``{"in_distribution": {"mean", "ci95"}}`` for ``sgd_jitter``.
+    :param float max_id_loss: the accuracy budget in dB (``>= 0``).
+    :return: ``{"sigma": float or None, "reason": str}``.
+
+    >>> pts = [
+    ...     {"mode": "sgd_jitter", "sigma": 0.1, "results": {"adversarial": {"psnr": 20.0}},
+    ...      "paired_vs_mse": {"in_distribution": {"mean": -0.1, "ci95": [-0.2, 0.0]}}},
+    ...     {"mode": "sgd_jitter", "sigma": 0.2, "results": {"adversarial": {"psnr": 21.0}},
+    ...      "paired_vs_mse": {"in_distribution": {"mean": -0.3, "ci95": [-0.5, -0.1]}}},
+    ... ]
+    >>> recommend_sigma(pts, 0.3)["sigma"]
+    0.1
+    """
+    from .._checks import check_number
+
+    check_number(max_id_loss, "max_id_loss", low=0)
+    within, judged = [], []
+    for p in points:
+        if p.get("mode") != "sgd_jitter" or p.get("sigma") is None:
+            continue
+        diff = p.get("paired_vs_mse", {}).get("in_distribution")
+        if diff is None:
+            continue
+        worst = -(diff["ci95"][0] if diff.get("ci95") else diff["mean"])
+        judged.append((p["sigma"], worst))
+        if worst <= max_id_loss:
+            within.append(p)
+    if not judged:
+        return {
+            "sigma": None,
+            "reason": "no sgd_jitter point has a paired mse reference",
+        }
+    basis = (
+        "upper end of the 95% interval"
+        if any(
+            p.get("paired_vs_mse", {}).get("in_distribution", {}).get("ci95")
+            for p in points
+        )
+        else "one seed: the point value, no interval"
+    )
+    losses = ", ".join(f"sigma {s:g}: {w:.2f} dB" for s, w in judged)
+    if not within:
+        return {
+            "sigma": None,
+            "reason": f"no sigma keeps the in-distribution loss to mse within "
+            f"{max_id_loss:g} dB ({basis}; {losses})",
+        }
+    best = max(within, key=lambda p: p["results"]["adversarial"]["psnr"])
+    return {
+        "sigma": float(best["sigma"]),
+        "reason": f"highest adversarial PSNR ({best['results']['adversarial']['psnr']:.2f} dB) "
+        f"among the sigmas whose in-distribution loss to mse is within {max_id_loss:g} dB "
+        f"({basis}; {losses})",
+    }
+
+
+def _point(label, mode, sigma, reports: dict, secs: list) -> dict:
+    from .reports import summarize_reports
+
     return {
         "label": label,
         "mode": mode,
         "sigma": sigma,
-        "results": rep.conditions,
-        "train_seconds": float(secs),
+        "results": summarize_reports(reports),
+        "train_seconds": float(sum(secs) / len(secs)),
     }
 
 
@@ -335,47 +466,88 @@ def run_sweep(
     progress: bool = True,
     overrides: dict | None = None,
     log: Callable = print,
+    seeds: Sequence[int] | None = None,
+    max_id_loss: float | None = None,
 ) -> dict:
-    r"""Train ``sgd_jitter`` at each :math:`\sigma` (and each reference mode once), evaluate all,
-    write ``tradeoff.json`` and ``tradeoff.png`` (in-distribution against adversarial PSNR).
+    r"""Train ``sgd_jitter`` at each :math:`\sigma` (and each reference mode once), per seed,
+    evaluate all, write ``tradeoff.json`` and ``tradeoff.png`` (in-distribution against
+    adversarial PSNR) and, with ``max_id_loss``, recommend a :math:`\sigma`
+    (:func:`recommend_sigma`).
 
     :param deepinv_jitter.experiments.tasks.Task task: the task.
     :param list[float] sigmas: jitter levels (positive).
-    :param list[str] reference_modes: modes trained once as reference points.
+    :param list[str] reference_modes: modes trained once per seed as reference points.
     :param str out: output folder.
     :param bool resume: reuse finished runs, continue interrupted ones.
     :param bool progress: progress bars.
     :param dict overrides: task settings changed from the preset (recorded).
     :param Callable log: where messages go.
+    :param list[int], None seeds: seeds (default: the task's own).
+    :param float, None max_id_loss: accuracy budget in dB for the recommendation (needs ``mse``
+        among the reference modes).
     :return: the trade-off dict (as in ``tradeoff.json``).
+    :raises ValueError: ``max_id_loss`` without ``mse`` among the reference modes.
     """
+    from .statistics import paired_difference
+
     out = Path(out)
+    seeds = _seeds(task, seeds)
+    if max_id_loss is not None and "mse" not in reference_modes:
+        raise ValueError(
+            "--max-id-loss compares with mse: keep mse among --reference-modes"
+        )
+    runs = [(mode, mode, None) for mode in reference_modes]
+    runs += [(f"sgd_jitter_sigma{s:g}", "sgd_jitter", float(s)) for s in sigmas]
+    reports: dict = {name: {} for name, _, _ in runs}
+    seconds: dict = {name: [] for name, _, _ in runs}
+    for seed in seeds:
+        base = task if seed == task.seed else task.replace(seed=seed)
+        for name, mode, sigma in runs:
+            t = base if sigma is None else base.replace(jitter_sigma=sigma)
+            model, secs = train_mode(
+                t,
+                mode,
+                _run_dir(out, name, seed, seeds),
+                resume=resume,
+                progress=progress,
+                log=log,
+                retrain_on_mismatch=True,
+            )
+            rep = evaluate_model(t, model, progress=progress)
+            reports[name][seed], seconds[name] = rep, seconds[name] + [secs]
+            label = name if sigma is None else f"sigma={sigma:g}"
+            log(
+                summary_line(
+                    label if len(seeds) == 1 else f"{label} s{seed}",
+                    secs,
+                    rep.conditions,
+                )
+            )
     points = []
-    for mode in reference_modes:
-        model, secs = train_mode(
-            task, mode, out / mode, resume=resume, progress=progress, log=log,
-            retrain_on_mismatch=True,
-        )
-        rep = evaluate_model(task, model, progress=progress)
-        log(summary_line(mode, secs, rep.conditions))
-        points.append(_point(mode, mode, None, rep, secs))
-    for s in sigmas:
-        t = task.replace(jitter_sigma=float(s))
-        model, secs = train_mode(
-            t, "sgd_jitter", out / f"sgd_jitter_sigma{s:g}", resume=resume, progress=progress,
-            log=log, retrain_on_mismatch=True,
-        )
-        rep = evaluate_model(t, model, progress=progress)
-        log(summary_line(f"sigma={s:g}", secs, rep.conditions))
-        points.append(_point(f"sgd_jitter sigma={s:g}", "sgd_jitter", float(s), rep, secs))
+    for name, mode, sigma in runs:
+        label = mode if sigma is None else f"sgd_jitter sigma={sigma:g}"
+        p = _point(label, mode, sigma, reports[name], seconds[name])
+        if "mse" in reports and mode != "mse":
+            p["paired_vs_mse"] = {
+                c: paired_difference(
+                    [reports[name][s].conditions[c]["psnr"] for s in seeds],
+                    [reports["mse"][s].conditions[c]["psnr"] for s in seeds],
+                )
+                for c in reports[name][seeds[0]].conditions
+            }
+        points.append(p)
     result = {
         "task": task.name,
         "preset": task.preset,
         "data": task.data,
+        "seeds": seeds,
         "points": points,
         "settings": task.settings()
         | {"sigmas": [float(s) for s in sigmas], "overrides": dict(overrides or {})},
     }
+    if max_id_loss is not None:
+        result["max_id_loss"] = float(max_id_loss)
+        result["recommended"] = recommend_sigma(points, max_id_loss)
     out.mkdir(parents=True, exist_ok=True)
     write_json(result, out / "tradeoff.json")
     plot_tradeoff(
@@ -385,11 +557,168 @@ def run_sweep(
                 **({"sigma": p["sigma"]} if p["sigma"] is not None else {}),
                 "in_distribution": p["results"]["in_distribution"]["psnr"],
                 "adversarial": p["results"]["adversarial"]["psnr"],
+                "in_distribution_ci95": p["results"]["in_distribution"].get(
+                    "psnr_ci95"
+                ),
+                "adversarial_ci95": p["results"]["adversarial"].get("psnr_ci95"),
             }
             for p in points
         ],
         out / "tradeoff.png",
         title=f"{task.name} ({task.preset}): accuracy vs robustness",
+        recommended=(result.get("recommended") or {}).get("sigma"),
     )
     log(f"wrote {out / 'tradeoff.json'} and {out / 'tradeoff.png'}")
+    if "recommended" in result:
+        rec = result["recommended"]
+        if rec["sigma"] is None:
+            log(f"recommended: none ({rec['reason']})")
+        else:
+            log(f"recommended: --sigma {rec['sigma']:g}  ({rec['reason']})")
+    return result
+
+
+def generalization_epochs(task, n_train: int, budget: str = "steps") -> int:
+    r"""Training epochs at another training-set size.
+
+    ``"steps"``: the same number of optimizer steps as the task's own size and epochs (so a
+    smaller set is seen more often; at least one epoch); ``"epochs"``: the task's epochs.
+
+    :param deepinv_jitter.experiments.tasks.Task task: the task (its ``n_train``, ``epochs``,
+        ``batch_size``).
+    :param int n_train: the training-set size.
+    :param str budget: ``"steps"`` or ``"epochs"``.
+    :return: the epochs.
+    :raises ValueError: an unknown budget.
+
+    >>> from deepinv_jitter.experiments.tasks import get_task
+    >>> t = get_task("seismic", "smoke")  # 16 sections, batch 4, 2 epochs: 8 steps
+    >>> generalization_epochs(t, 4), generalization_epochs(t, 64), generalization_epochs(t, 4, "epochs")
+    (8, 1, 2)
+    """
+    if budget == "epochs":
+        return task.epochs
+    if budget != "steps":
+        raise ValueError(f"budget must be 'steps' or 'epochs', got {budget!r}")
+    steps = task.epochs * math.ceil(task.n_train / task.batch_size)
+    return max(1, round(steps / math.ceil(n_train / task.batch_size)))
+
+
+def run_generalization(
+    task,
+    n_trains: Sequence[int],
+    modes: Sequence[str] = TRAINING_MODES,
+    out: str | Path = "generalization",
+    resume: bool = False,
+    progress: bool = True,
+    overrides: dict | None = None,
+    log: Callable = print,
+    seeds: Sequence[int] | None = None,
+    budget: str = "steps",
+) -> dict:
+    r"""Train every mode at each training-set size and seed; measure test PSNR (clean, random
+    perturbations, OOD, attack) and the PSNR on the training images (the train-test gap); write
+    ``generalization.json`` and ``generalization.png``.
+
+    :param deepinv_jitter.experiments.tasks.Task task: the task.
+    :param list[int] n_trains: training-set sizes.
+    :param list[str] modes: training modes.
+    :param str out: output folder (``n<size>/<mode>`` or ``n<size>/seed<s>/<mode>`` checkpoints).
+    :param bool resume: reuse finished runs, continue interrupted ones.
+    :param bool progress: progress bars.
+    :param dict overrides: task settings changed from the preset (recorded).
+    :param Callable log: where messages go.
+    :param list[int], None seeds: seeds (default: the task's own).
+    :param str budget: ``"steps"`` (default) or ``"epochs"``, see :func:`generalization_epochs`.
+    :return: the dict written to ``generalization.json``: ``results[mode][str(n)][condition]``
+        with ``psnr`` (mean over seeds), ``psnr_per_seed`` (and ``psnr_std``, ``psnr_ci95`` with
+        several seeds), ``results[mode][str(n)]["train"]`` and ``["gap"]``, and ``oracle`` where
+        the task knows it.
+    """
+    from .figures import plot_generalization
+    from .statistics import mean_interval
+
+    out = Path(out)
+    seeds = _seeds(task, seeds)
+    n_trains = [int(n) for n in n_trains]
+    for n in n_trains:
+        if n < 1:
+            raise ValueError(f"training-set sizes must be >= 1, got {n}")
+    results: dict = {m: {} for m in modes}
+    epochs: dict = {}
+    log(
+        f"generalization: task {task.name}, preset {task.preset}, sizes {n_trains}, "
+        f"modes {list(modes)}, seeds {seeds}"
+    )
+    for n in n_trains:
+        epochs[str(n)] = generalization_epochs(task, n, budget)
+        per: dict = {m: {} for m in modes}
+        for seed in seeds:
+            t = task.replace(n_train=n, epochs=epochs[str(n)], seed=seed)
+            if len(t.train_dataset) < n:
+                raise ValueError(
+                    f"the task's data holds {len(t.train_dataset)} training items, fewer than "
+                    f"--n-train {n}"
+                )
+            for mode in modes:
+                model, secs = train_mode(
+                    t,
+                    mode,
+                    _run_dir(out / f"n{n}", mode, seed, seeds),
+                    resume=resume,
+                    progress=progress,
+                    log=log,
+                    retrain_on_mismatch=True,
+                )
+                conds = dict(
+                    evaluate_model(t, model, progress=progress, curve_eps=[]).conditions
+                )
+                k = min(n, len(t.test_dataset))
+                train_subset = torch.utils.data.Subset(t.train_dataset, range(k))
+                clean = evaluate_model(
+                    t,
+                    model,
+                    progress=False,
+                    data=train_subset,
+                    eps=0.0,
+                    curve_eps=[],
+                    ood_edit=None,
+                    gaussian_draws=1,
+                )
+                conds["train"] = clean.conditions["in_distribution"]
+                per[mode][seed] = conds
+                log(summary_line(f"{mode} n{n} s{seed}", secs, conds))
+        for mode in modes:
+            entry = {}
+            for cond in per[mode][seeds[0]]:
+                values = [per[mode][s][cond]["psnr"] for s in seeds]
+                r = mean_interval(values)
+                entry[cond] = {"psnr": r["mean"], "psnr_per_seed": values}
+                if len(seeds) > 1:
+                    entry[cond] |= {"psnr_std": r["std"], "psnr_ci95": r["ci95"]}
+            gaps = [
+                per[mode][s]["train"]["psnr"] - per[mode][s]["in_distribution"]["psnr"]
+                for s in seeds
+            ]
+            entry["gap"] = {"psnr": sum(gaps) / len(gaps), "psnr_per_seed": gaps}
+            results[mode][str(n)] = entry
+    result = {
+        "task": task.name,
+        "preset": task.preset,
+        "data": task.data,
+        "seeds": seeds,
+        "n_train": n_trains,
+        "epochs": epochs,
+        "budget": budget,
+        "results": results,
+        "settings": task.settings()
+        | {"modes": list(modes), "overrides": dict(overrides or {})},
+    }
+    oracle = task.oracle()
+    if oracle is not None:
+        result["oracle"] = {"psnr": oracle["in_distribution"]["psnr"]} | oracle
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(result, out / "generalization.json")
+    plot_generalization(result, out / "generalization.png")
+    log(f"wrote {out / 'generalization.json'} and {out / 'generalization.png'}")
     return result

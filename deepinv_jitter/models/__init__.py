@@ -21,7 +21,7 @@ The last layer of each prior starts at zero, so an untrained model is plain (pro
 
 >>> import torch, deepinv as dinv
 >>> from deepinv_jitter.models import build_unrolled
->>> physics = dinv.physics.BlurFFT((1, 16, 16), filter=dinv.physics.blur.gaussian_blur(1.0))
+>>> physics = dinv.physics.BlurFFT((1, 16, 16), filter=dinv.physics.functional.gaussian_blur(sigma=1.0))
 >>> model = build_unrolled(physics, "seismic", "gd", x_shape=(1, 1, 16, 16), hidden=8)
 >>> model(physics(torch.rand(1, 1, 16, 16)), physics).shape
 torch.Size([1, 1, 16, 16])
@@ -30,4 +30,10 @@ torch.Size([1, 1, 16, 16])
 from .priors import DnCNNPrior, SeismicCNN
 from .unrolled import build_unrolled, estimate_stepsize, initial_iterate
 
-__all__ = ["build_unrolled", "SeismicCNN", "DnCNNPrior", "initial_iterate", "estimate_stepsize"]
+__all__ = [
+    "build_unrolled",
+    "SeismicCNN",
+    "DnCNNPrior",
+    "initial_iterate",
+    "estimate_stepsize",
+]

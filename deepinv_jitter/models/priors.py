@@ -31,9 +31,15 @@ class _ResidualCNN(nn.Module):
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         super().__init__()
         pad = kernel_size // 2
-        layers = [nn.Conv2d(in_channels, hidden, kernel_size, padding=pad), nn.ReLU(inplace=True)]
+        layers = [
+            nn.Conv2d(in_channels, hidden, kernel_size, padding=pad),
+            nn.ReLU(inplace=True),
+        ]
         for _ in range(depth - 2):
-            layers += [nn.Conv2d(hidden, hidden, kernel_size, padding=pad), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(hidden, hidden, kernel_size, padding=pad),
+                nn.ReLU(inplace=True),
+            ]
         last = nn.Conv2d(hidden, out_channels, kernel_size, padding=pad)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
@@ -127,7 +133,9 @@ class DnCNNPrior(_ResidualCNN):
     torch.Size([1, 2, 8, 8])
     """
 
-    def __init__(self, channels: int = 2, hidden: int = 32, depth: int = 8, kernel_size: int = 3):
+    def __init__(
+        self, channels: int = 2, hidden: int = 32, depth: int = 8, kernel_size: int = 3
+    ):
         super().__init__(channels, channels, hidden, depth, kernel_size)
 
     def forward(self, x: torch.Tensor, sigma=None) -> torch.Tensor:

@@ -45,7 +45,7 @@ def initial_iterate(y: torch.Tensor, physics, init: str = "auto") -> torch.Tenso
 
 
 def estimate_stepsize(physics, x_shape, n_power_iter: int = 50, seed: int = 0) -> float:
-    r""":math:`1/\|A\|^2` from power iteration on :math:`A^\top A` (deepinv's ``compute_norm``).
+    r""":math:`1/\|A\|^2` from power iteration on :math:`A^\top A` (deepinv's ``compute_sqnorm``).
 
     :param deepinv.physics.LinearPhysics physics: forward operator.
     :param tuple x_shape: shape of one input batch, e.g. ``(1, 1, 128, 64)``.
@@ -58,12 +58,22 @@ def estimate_stepsize(physics, x_shape, n_power_iter: int = 50, seed: int = 0) -
     1.0
     """
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(tuple(x_shape), generator=g).to(getattr(physics, "device", "cpu") or "cpu")
+    # the physics' device from its tensors (deepinv deprecates ``physics.device``)
+    tensors = (
+        [*physics.buffers(), *physics.parameters()]
+        if hasattr(physics, "buffers")
+        else []
+    )
+    x = torch.randn(tuple(x_shape), generator=g).to(
+        tensors[0].device if tensors else "cpu"
+    )
     with warnings.catch_warnings():
         # Operators with many singular values near the largest (the Ricker convolution) converge
         # slowly; 50 iterations are within 1e-3 of ||A||^2, plenty for an initial step size.
-        warnings.filterwarnings("ignore", message="Power iteration: convergence not reached")
-        norm = physics.compute_norm(x, max_iter=n_power_iter, tol=1e-6, verbose=False)
+        warnings.filterwarnings(
+            "ignore", message="Power iteration: convergence not reached"
+        )
+        norm = physics.compute_sqnorm(x, max_iter=n_power_iter, tol=1e-6, verbose=False)
     return float(1.0 / float(norm))
 
 
@@ -138,9 +148,15 @@ def build_unrolled(
         raise ValueError(f"init must be one of {_INITS}, got {init!r}")
     if stepsize is None:
         if x_shape is None:
-            raise ValueError("stepsize=None needs x_shape to estimate 1/||A||^2; give one of them")
+            raise ValueError(
+                "stepsize=None needs x_shape to estimate 1/||A||^2; give one of them"
+            )
         stepsize = estimate_stepsize(physics, x_shape)
-    if isinstance(stepsize, bool) or not isinstance(stepsize, (int, float)) or not stepsize > 0:
+    if (
+        isinstance(stepsize, bool)
+        or not isinstance(stepsize, (int, float))
+        or not stepsize > 0
+    ):
         raise ValueError(f"stepsize must be a positive float, got {stepsize!r}")
     if isinstance(prior, str):
         if prior == "seismic":
@@ -151,7 +167,9 @@ def build_unrolled(
                 condition_on_y=condition_on_y,
             )
         elif prior == "dncnn":
-            denoiser = DnCNNPrior(channels=channels or 2, hidden=hidden, depth=depth or 8)
+            denoiser = DnCNNPrior(
+                channels=channels or 2, hidden=hidden, depth=depth or 8
+            )
         else:
             raise ValueError(
                 f"prior must be 'seismic', 'dncnn' or a torch.nn.Module, got {prior!r}"
@@ -159,11 +177,15 @@ def build_unrolled(
     elif isinstance(prior, torch.nn.Module):
         denoiser = prior
     else:
-        raise TypeError(f"prior must be 'seismic', 'dncnn' or a torch.nn.Module, got {type(prior)}")
+        raise TypeError(
+            f"prior must be 'seismic', 'dncnn' or a torch.nn.Module, got {type(prior)}"
+        )
     if condition_on_y and not isinstance(denoiser, SeismicCNN):
         raise ValueError("condition_on_y=True needs prior='seismic'")
 
-    g_prior = dinv.optim.RED(denoiser) if algorithm == "gd" else dinv.optim.PnP(denoiser)
+    g_prior = (
+        dinv.optim.RED(denoiser) if algorithm == "gd" else dinv.optim.PnP(denoiser)
+    )
     cls = dinv.optim.GD if algorithm == "gd" else dinv.optim.PGD
     model = cls(
         data_fidelity=dinv.optim.L2(),
@@ -177,5 +199,7 @@ def build_unrolled(
         custom_init=lambda y, phys: initial_iterate(y, phys, init),
     )
     if condition_on_y:
-        model.register_forward_pre_hook(_conditioning_hook(denoiser, init), with_kwargs=True)
+        model.register_forward_pre_hook(
+            _conditioning_hook(denoiser, init), with_kwargs=True
+        )
     return model.train()

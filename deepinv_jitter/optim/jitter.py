@@ -67,7 +67,9 @@ SCALES = ("relative", "absolute", "iterate")
 
 def _check_sigma_scale(sigma, scale) -> None:
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)):
-        raise TypeError(f"sigma must be a non-negative float, got {type(sigma).__name__}")
+        raise TypeError(
+            f"sigma must be a non-negative float, got {type(sigma).__name__}"
+        )
     check_number(sigma, "sigma", low=0)  # also rejects NaN and infinity
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
@@ -149,7 +151,9 @@ def jitter_noise(
     rng = resolve_rng(rng, generator, "jitter_noise")
     # computed in at least float32 (also under a bf16/fp16 autocast), then cast to u's dtype
     work = torch.promote_types(u.dtype, torch.float32)
-    std = jitter_std(u.to(work), sigma, scale)  # s_k (relative/absolute) or the iterate std
+    std = jitter_std(
+        u.to(work), sigma, scale
+    )  # s_k (relative/absolute) or the iterate std
     dev = rng.device if rng is not None else u.device
     eps = torch.randn(u.shape, generator=rng, device=dev, dtype=work).to(u.device)
     w = std * eps
@@ -183,7 +187,9 @@ class _JitterMixin:
         return bool(self.training and self.sigma > 0)
 
     def _perturb(self, u, cur_params):
-        return u - jitter_noise(u, self.sigma, self.scale, cur_params["stepsize"], self.rng)
+        return u - jitter_noise(
+            u, self.sigma, self.scale, cur_params["stepsize"], self.rng
+        )
 
     def _cost(self, x, cur_data_fidelity, cur_prior, cur_params, y, physics):
         # same condition as deepinv's iterators (0.5.0)
@@ -234,7 +240,9 @@ class JitterGDIteration(_JitterMixin, GDIteration):
     False
     """
 
-    def forward(self, X, cur_data_fidelity, cur_prior, cur_params, y, physics, *args, **kwargs):
+    def forward(
+        self, X, cur_data_fidelity, cur_prior, cur_params, y, physics, *args, **kwargs
+    ):
         r"""One (jittered) GD iteration; arguments as in deepinv's ``GDIteration.forward``.
 
         :return: ``{"est": (x_{k+1},), "cost": F}``.
@@ -248,7 +256,11 @@ class JitterGDIteration(_JitterMixin, GDIteration):
         grad_f = self.f_step(x_prev, cur_data_fidelity, cur_params, y, physics)
         grad_g = self.g_step(x_prev, cur_prior, cur_params)
         u = x_prev - gamma * grad_f
-        x = u - gamma * grad_g - jitter_noise(u, self.sigma, self.scale, gamma, self.rng)
+        x = (
+            u
+            - gamma * grad_g
+            - jitter_noise(u, self.sigma, self.scale, gamma, self.rng)
+        )
         F = self._cost(x, cur_data_fidelity, cur_prior, cur_params, y, physics)
         return {"est": (x,), "cost": F}
 
@@ -284,7 +296,9 @@ class JitterPGDIteration(_JitterMixin, PGDIteration):
     (0.05, 'iterate', True)
     """
 
-    def forward(self, X, cur_data_fidelity, cur_prior, cur_params, y, physics, *args, **kwargs):
+    def forward(
+        self, X, cur_data_fidelity, cur_prior, cur_params, y, physics, *args, **kwargs
+    ):
         r"""One (jittered) PGD iteration; arguments as in deepinv's ``OptimIterator.forward``.
 
         :return: ``{"est": (x_{k+1}, u_k - e_k), "cost": F}``.
@@ -295,13 +309,17 @@ class JitterPGDIteration(_JitterMixin, PGDIteration):
             )
         x_prev = X["est"][0]
         if not self.g_first:
-            z = self.f_step(x_prev, cur_data_fidelity, cur_params, y, physics, *args, **kwargs)
+            z = self.f_step(
+                x_prev, cur_data_fidelity, cur_params, y, physics, *args, **kwargs
+            )
             z = self._perturb(z, cur_params)
             x = self.g_step(z, cur_prior, cur_params, *args, **kwargs)
         else:
             z = self.g_step(x_prev, cur_prior, cur_params, *args, **kwargs)
             z = self._perturb(z, cur_params)
-            x = self.f_step(z, cur_data_fidelity, cur_params, y, physics, *args, **kwargs)
+            x = self.f_step(
+                z, cur_data_fidelity, cur_params, y, physics, *args, **kwargs
+            )
         x = self.relaxation_step(x, x_prev, cur_params["beta"], *args, **kwargs)
         F = self._cost(x, cur_data_fidelity, cur_prior, cur_params, y, physics)
         return {"est": (x, z), "cost": F}
@@ -359,7 +377,9 @@ def jitterize(
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if sigma is not None or scale is not None:
-        _check_sigma_scale(0.0 if sigma is None else sigma, "iterate" if scale is None else scale)
+        _check_sigma_scale(
+            0.0 if sigma is None else sigma, "iterate" if scale is None else scale
+        )
     opts = _optimizers(model)
     if not opts:
         raise TypeError(
@@ -376,7 +396,9 @@ def jitterize(
     for opt in opts:
         it = opt.fixed_point.iterator
         if not isinstance(it, _JITTER_TYPES):
-            new = _SWAP[type(it)](g_first=it.g_first, cost_fn=it.cost_fn, has_cost=it.has_cost)
+            new = _SWAP[type(it)](
+                g_first=it.g_first, cost_fn=it.cost_fn, has_cost=it.has_cost
+            )
             new.f_step, new.g_step = it.f_step, it.g_step
             new.train(it.training)
             opt.fixed_point.iterator = new

@@ -50,11 +50,15 @@ def _check_size(value, name: str = "img_size") -> tuple[int, int]:
         or len(value) != 2
         or not all(isinstance(s, numbers.Integral) and s > 0 for s in value)
     ):
-        raise ValueError(f"{name} must be a pair of positive ints (H, W), got {value!r}.")
+        raise ValueError(
+            f"{name} must be a pair of positive ints (H, W), got {value!r}."
+        )
     return int(value[0]), int(value[1])
 
 
-def _check_mask_args(img_size, acceleration, center_fraction, mask_type) -> tuple[int, int]:
+def _check_mask_args(
+    img_size, acceleration, center_fraction, mask_type
+) -> tuple[int, int]:
     h, w = _check_size(img_size)
     if (
         not isinstance(acceleration, numbers.Real)
@@ -67,14 +71,18 @@ def _check_mask_args(img_size, acceleration, center_fraction, mask_type) -> tupl
         or isinstance(center_fraction, bool)
         or not 0 <= center_fraction < 1
     ):
-        raise ValueError(f"center_fraction must be a float in [0, 1), got {center_fraction!r}.")
+        raise ValueError(
+            f"center_fraction must be a float in [0, 1), got {center_fraction!r}."
+        )
     if int(center_fraction * w) > w // acceleration:
         raise ValueError(
             f"center_fraction={center_fraction} keeps {int(center_fraction * w)} central columns, more "
             f"than the {int(w // acceleration)} columns allowed by acceleration={acceleration} at width {w}."
         )
     if mask_type not in MASK_TYPES:
-        raise ValueError(f"mask_type must be one of {sorted(MASK_TYPES)}, got {mask_type!r}.")
+        raise ValueError(
+            f"mask_type must be one of {sorted(MASK_TYPES)}, got {mask_type!r}."
+        )
     return h, w
 
 
@@ -102,9 +110,10 @@ def mri_mask_generator(
     :return: a :class:`deepinv.physics.generator.BaseMaskGenerator` whose ``step(batch_size)`` returns
         ``{"mask": tensor of shape (batch_size, 1, H, W)}`` with values in {0, 1}.
 
-    Raises ``ValueError`` for a bad ``img_size``, ``acceleration`` < 1, ``center_fraction`` outside
-    [0, 1) or larger than the acceleration allows, an unknown ``mask_type``; ``TypeError`` when ``rng`` is
-    not a :class:`torch.Generator`.
+    :raises ValueError: for a bad ``img_size``, ``acceleration`` < 1,
+        ``center_fraction`` outside [0, 1) or larger than the acceleration allows, an
+        unknown ``mask_type``; ``TypeError`` when ``rng`` is not a
+        :class:`torch.Generator`.
 
     |sep|
 
@@ -125,7 +134,9 @@ def mri_mask_generator(
         else:
             rng.manual_seed(int(seed))
     elif not isinstance(rng, torch.Generator):
-        raise TypeError(f"rng must be a torch.Generator or None, got {type(rng).__name__}.")
+        raise TypeError(
+            f"rng must be a torch.Generator or None, got {type(rng).__name__}."
+        )
     return MASK_TYPES[mask_type](
         img_size=tuple(int(s) for s in img_size),
         acceleration=acceleration,
@@ -170,8 +181,9 @@ def single_coil_mri(
     :param torch.Generator noise_rng: generator for the measurement noise (``None``: torch's global RNG).
     :return: a :class:`deepinv.physics.MRI` instance.
 
-    Raises ``ValueError`` for a bad ``img_size``, ``acceleration``, ``center_fraction``, ``mask_type``
-    or a negative ``noise_sigma``; ``TypeError`` for a non-integer ``seed``.
+    :raises ValueError: for a bad ``img_size``, ``acceleration``, ``center_fraction``,
+        ``mask_type`` or a negative ``noise_sigma``; ``TypeError`` for a non-integer
+        ``seed``.
 
     |sep|
 
@@ -193,8 +205,15 @@ def single_coil_mri(
     if not isinstance(noise_sigma, numbers.Real) or noise_sigma < 0:
         raise ValueError(f"noise_sigma must be a number >= 0, got {noise_sigma!r}.")
     gen = mri_mask_generator(
-        (h, w), acceleration, center_fraction, mask_type=mask_type, seed=int(seed), device=device
+        (h, w),
+        acceleration,
+        center_fraction,
+        mask_type=mask_type,
+        seed=int(seed),
+        device=device,
     )
-    mask = gen.step(batch_size=0, seed=int(seed))["mask"]  # (1, H, W), broadcast to both channels
+    mask = gen.step(batch_size=0, seed=int(seed))[
+        "mask"
+    ]  # (1, H, W), broadcast to both channels
     noise = GaussianNoise(sigma=float(noise_sigma), rng=noise_rng)
     return MRI(mask=mask, img_size=(h, w), device=device, noise_model=noise)

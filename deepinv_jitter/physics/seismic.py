@@ -1,8 +1,10 @@
 r"""Post-stack seismic deconvolution: the Ricker wavelet and a trace-wise convolution physics.
 
 A post-stack seismic section is modelled as the convolution of a reflectivity section with a source
-wavelet, trace by trace along the time axis. deepinv has no 1-D convolution operator with an exact
-adjoint for this layout, so :class:`SeismicDeconvolution` provides one as a
+wavelet, trace by trace along the time axis. deepinv's :class:`deepinv.physics.Blur` with an
+``(L, 1)`` filter and ``padding="constant"`` is the same operator for an odd wavelet length;
+:class:`SeismicDeconvolution` adds speed (a method chosen from the sizes, below) and the wavelet
+parametrisation (Ricker by peak frequency, even lengths centred as ``numpy.convolve``), as a
 :class:`deepinv.physics.LinearPhysics`.
 
 Three equivalent implementations sit behind the single operator and are chosen from the sizes
@@ -38,7 +40,9 @@ _DIRECT_MAX_TAPS = 8
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def ricker(n_taps: int = 51, a: float = 4.0, dtype: torch.dtype = torch.float32) -> Tensor:
+def ricker(
+    n_taps: int = 51, a: float = 4.0, dtype: torch.dtype = torch.float32
+) -> Tensor:
     r"""Ricker (Mexican-hat) wavelet sampled on an integer grid, scaled to peak 1.
 
     .. math::
@@ -55,7 +59,8 @@ def ricker(n_taps: int = 51, a: float = 4.0, dtype: torch.dtype = torch.float32)
     :param torch.dtype dtype: dtype of the result (computed in float64, then cast).
     :return: (:class:`torch.Tensor`) 1-D tensor of length ``n_taps`` with maximum 1.
 
-    Raises ``ValueError`` if ``n_taps`` is not a positive integer or ``a`` is not positive.
+    :raises ValueError: if ``n_taps`` is not a positive integer or ``a`` is not
+        positive.
 
     >>> w = ricker(51, 4.0)
     >>> w.shape, w.dtype, float(w.max()), int(w.argmax())
@@ -66,7 +71,9 @@ def ricker(n_taps: int = 51, a: float = 4.0, dtype: torch.dtype = torch.float32)
     if isinstance(n_taps, bool) or not isinstance(n_taps, int) or n_taps < 1:
         raise ValueError(f"n_taps must be a positive integer, got {n_taps!r}")
     if not (isinstance(a, (int, float)) and math.isfinite(a) and a > 0):
-        raise ValueError(f"a must be a positive finite number (width in samples), got {a!r}")
+        raise ValueError(
+            f"a must be a positive finite number (width in samples), got {a!r}"
+        )
     k = torch.arange(n_taps, dtype=torch.float64) - (n_taps - 1) / 2
     q = (k / a) ** 2
     w = (1.0 - q) * torch.exp(-q / 2)
@@ -93,8 +100,8 @@ def ricker_wavelet(
     :param torch.dtype dtype: dtype of the result.
     :return: (:class:`torch.Tensor`) 1-D tensor with maximum 1.
 
-    Raises ``ValueError`` for a non-positive frequency or sample interval, or a frequency at or above
-    Nyquist.
+    :raises ValueError: for a non-positive frequency or sample interval, or a frequency
+        at or above Nyquist.
 
     >>> w = ricker_wavelet(25.0, 0.004)  # 25 Hz wavelet sampled every 4 ms
     >>> w.shape
@@ -104,7 +111,9 @@ def ricker_wavelet(
     True
     """
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a positive sample interval in seconds, got {dt!r}")
+        raise ValueError(
+            f"dt must be a positive sample interval in seconds, got {dt!r}"
+        )
     nyquist = 1.0 / (2.0 * dt)
     if not (
         isinstance(peak_frequency, (int, float))
@@ -171,9 +180,10 @@ class SeismicDeconvolution(LinearPhysics):
     :param linear_physics_kwargs: passed to :class:`deepinv.physics.LinearPhysics` (e.g.
         ``noise_model``, ``max_iter``, ``tol``, ``device``).
 
-    Raises ``ValueError`` for a wavelet that is not a non-empty finite 1-D real tensor, an unknown
-    ``method``, and, when applied, for an input that is not a real floating tensor of shape
-    ``(B, C, T, N)``; ``TypeError`` for an input that is not a tensor.
+    :raises ValueError: for a wavelet that is not a non-empty finite 1-D real tensor, an
+        unknown ``method``, and, when applied, for an input that is not a real floating
+        tensor of shape ``(B, C, T, N)``; ``TypeError`` for an input that is not a
+        tensor.
 
     >>> import numpy as np
     >>> import deepinv as dinv
@@ -193,7 +203,10 @@ class SeismicDeconvolution(LinearPhysics):
     """
 
     def __init__(
-        self, wavelet: Tensor | None = None, method: str = "auto", **linear_physics_kwargs
+        self,
+        wavelet: Tensor | None = None,
+        method: str = "auto",
+        **linear_physics_kwargs,
     ):
         if method not in SEISMIC_METHODS:
             raise ValueError(f"method must be one of {SEISMIC_METHODS}, got {method!r}")
@@ -218,7 +231,9 @@ class SeismicDeconvolution(LinearPhysics):
                 ) from err
         if wavelet.is_complex() or not wavelet.is_floating_point():
             if wavelet.is_complex() or wavelet.dtype == torch.bool:
-                raise ValueError(f"wavelet must be real-valued, got dtype {wavelet.dtype}")
+                raise ValueError(
+                    f"wavelet must be real-valued, got dtype {wavelet.dtype}"
+                )
             wavelet = wavelet.to(torch.get_default_dtype())
         if wavelet.ndim != 1 or wavelet.numel() == 0:
             raise ValueError(
@@ -281,7 +296,15 @@ class SeismicDeconvolution(LinearPhysics):
 
     def _cache_key(self, kind: str, size: int, like: Tensor) -> tuple:
         w = self.wavelet
-        return (kind, size, like.device, like.dtype, w.data_ptr(), w._version, w.numel())
+        return (
+            kind,
+            size,
+            like.device,
+            like.dtype,
+            w.data_ptr(),
+            w._version,
+            w.numel(),
+        )
 
     def _cached(self, key: tuple, build):
         # A wavelet that requires grad must stay in the autograd graph: never cache it then.
@@ -296,7 +319,9 @@ class SeismicDeconvolution(LinearPhysics):
         return value
 
     # ------------------------------------------------------------------ implementations
-    def dense_matrix(self, n_time: int, dtype: torch.dtype | None = None, device=None) -> Tensor:
+    def dense_matrix(
+        self, n_time: int, dtype: torch.dtype | None = None, device=None
+    ) -> Tensor:
         r"""The ``(T, T)`` matrix :math:`M` with :math:`M[t, s] = w[t - s + c]` (zero outside the wavelet).
 
         :param int n_time: trace length ``T``.
@@ -313,13 +338,16 @@ class SeismicDeconvolution(LinearPhysics):
         lag = t[:, None] - t[None, :] + self.center
         inside = (lag >= 0) & (lag < L)
         return torch.where(
-            inside, w[lag.clamp(0, L - 1)], torch.zeros((), dtype=w.dtype, device=w.device)
+            inside,
+            w[lag.clamp(0, L - 1)],
+            torch.zeros((), dtype=w.dtype, device=w.device),
         )
 
     def _dense(self, x: Tensor, adjoint: bool) -> Tensor:
         T = x.shape[-2]
         M = self._cached(
-            self._cache_key("dense", T, x), lambda: self.dense_matrix(T, x.dtype, x.device)
+            self._cache_key("dense", T, x),
+            lambda: self.dense_matrix(T, x.dtype, x.device),
         )
         return torch.matmul(M.mT if adjoint else M, x)
 
@@ -345,7 +373,9 @@ class SeismicDeconvolution(LinearPhysics):
             w = self._wavelet_as(work)
             return torch.fft.rfft(w.flip(0) if adjoint else w, n=n)
 
-        W = self._cached(self._cache_key("fft_adj" if adjoint else "fft", n, work), spectrum)
+        W = self._cached(
+            self._cache_key("fft_adj" if adjoint else "fft", n, work), spectrum
+        )
         # Transform along the last axis of the (B, C, N, T) view: pocketfft is 1.2-2x faster on
         # unit-stride transforms than along dim -2 with stride N.
         spec = torch.fft.rfft(work.movedim(-2, -1), n=n, dim=-1)

@@ -2,7 +2,12 @@
 four-condition evaluation of a model."""
 
 from .attacks import pgd_attack
-from .evaluate import CONDITIONS, RobustnessReport, evaluate_robustness, gaussian_perturbation
+from .evaluate import (
+    CONDITIONS,
+    RobustnessReport,
+    evaluate_robustness,
+    gaussian_perturbation,
+)
 from .metrics import MagnitudePSNR, MagnitudeSSIM, default_metrics
 from .shifts import add_flat_segment, add_lesion
 

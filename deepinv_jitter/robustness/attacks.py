@@ -44,9 +44,13 @@ def measurement_mask(physics, y: torch.Tensor) -> torch.Tensor | None:
     from deepinv.utils.mixins import MRIMixin
 
     mask = getattr(physics, "mask", None)
-    if not isinstance(physics, (MRIMixin, Inpainting)) or not isinstance(mask, torch.Tensor):
+    if not isinstance(physics, (MRIMixin, Inpainting)) or not isinstance(
+        mask, torch.Tensor
+    ):
         return None
-    mask = (mask != 0).to(dtype=y.real.dtype if y.is_complex() else y.dtype, device=y.device)
+    mask = (mask != 0).to(
+        dtype=y.real.dtype if y.is_complex() else y.dtype, device=y.device
+    )
     if mask.dim() == y.dim() - 1 and mask.dim() >= 3:
         mask = mask.unsqueeze(2)  # coil axis of multi-coil MRI
     try:
@@ -108,7 +112,9 @@ def pgd_attack(
     tensor([0.5000, 0.5000])
     """
     if not callable(model):
-        raise TypeError(f"model must be callable as model(y, physics), got {type(model).__name__}")
+        raise TypeError(
+            f"model must be callable as model(y, physics), got {type(model).__name__}"
+        )
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise TypeError(
             f"x and y must be torch.Tensor, got {type(x).__name__} and {type(y).__name__}"
@@ -152,7 +158,9 @@ def pgd_attack(
                     delta = delta + alpha * budget * grad / _norm(grad).clamp_min(tiny)
                     if mask is not None:
                         delta = delta * mask
-                    delta = delta * (budget / _norm(delta).clamp_min(tiny)).clamp(max=1.0)
+                    delta = delta * (budget / _norm(delta).clamp_min(tiny)).clamp(
+                        max=1.0
+                    )
     finally:
         for p, f in zip(params, flags):
             p.requires_grad_(f)

@@ -265,12 +265,17 @@ def evaluate_robustness(
         sums[cond]["ssim"] += float(s.double().sum())
         per_sample[cond] += [float(v) for v in p.flatten()]
         if cond not in examples:
-            examples[cond] = {"x": x_ref[:1].detach().cpu(), "x_hat": x_hat[:1].detach().cpu()}
+            examples[cond] = {
+                "x": x_ref[:1].detach().cpu(),
+                "x_hat": x_hat[:1].detach().cpu(),
+            }
 
     def adversarial(x, y, e, b):
         if e == 0:
             return y
-        with _seeded(seed + 7919 * b + 1, device):  # the attack may start from a random point
+        with _seeded(
+            seed + 7919 * b + 1, device
+        ):  # the attack may start from a random point
             delta = attack(
                 model,
                 physics,
@@ -295,12 +300,21 @@ def evaluate_robustness(
             s_draws.append(ssim(x_hat, x).flatten())
         p_draws = torch.stack(p_draws).double()  # (draws, B)
         s_draws = torch.stack(s_draws).double()
-        var = p_draws.var(dim=0, unbiased=True) if gaussian_draws > 1 else 0 * p_draws[0]
-        return first, p_draws.mean(0), s_draws.mean(0), float((var / gaussian_draws).sum())
+        var = (
+            p_draws.var(dim=0, unbiased=True) if gaussian_draws > 1 else 0 * p_draws[0]
+        )
+        return (
+            first,
+            p_draws.mean(0),
+            s_draws.mean(0),
+            float((var / gaussian_draws).sum()),
+        )
 
     try:
         batches = list(_batches(data, max_batches))
-        for b, x in enumerate(tqdm(batches, desc="evaluate", disable=not progress, leave=False)):
+        for b, x in enumerate(
+            tqdm(batches, desc="evaluate", disable=not progress, leave=False)
+        ):
             x = x.to(device)
             y = _measure(physics, x, seed + 7919 * b)
             score("in_distribution", recon(y), x)
@@ -316,7 +330,9 @@ def evaluate_robustness(
             score("adversarial", recon(adversarial(x, y, eps, b)), x)
             if curve_batches is None or b < curve_batches:
                 for i, e in enumerate(curve_eps):
-                    curve_sum[i] += float(psnr(recon(adversarial(x, y, e, b)), x).double().sum())
+                    curve_sum[i] += float(
+                        psnr(recon(adversarial(x, y, e, b)), x).double().sum()
+                    )
                 curve_n += x.shape[0]
             n += x.shape[0]
     finally:

@@ -29,21 +29,27 @@ def _magnitude(x: torch.Tensor | None, name: str) -> torch.Tensor | None:
         return None
     if not isinstance(x, torch.Tensor) or x.ndim < 3 or x.shape[1] not in (1, 2):
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} must have shape (B, C, H, W) with C in {{1, 2}}, got {shape}.")
+        raise ValueError(
+            f"{name} must have shape (B, C, H, W) with C in {{1, 2}}, got {shape}."
+        )
     return complex_abs(x) if x.shape[1] == 2 else x
 
 
 class _OnMagnitude:
     r"""Makes a deepinv metric compare magnitudes: ``forward`` applies :func:`_magnitude` to both inputs."""
 
-    def forward(self, x_net: torch.Tensor = None, x: torch.Tensor = None, *args, **kwargs):
+    def forward(
+        self, x_net: torch.Tensor = None, x: torch.Tensor = None, *args, **kwargs
+    ):
         r"""The metric of ``|x_net|`` against ``|x|``, shape ``(B,)`` unless reduced.
 
         :param torch.Tensor x_net: reconstruction ``(B, C, H, W)``.
         :param torch.Tensor x: reference ``(B, C, H, W)``.
         :return: torch.Tensor
         """
-        return super().forward(_magnitude(x_net, "x_net"), _magnitude(x, "x"), *args, **kwargs)
+        return super().forward(
+            _magnitude(x_net, "x_net"), _magnitude(x, "x"), *args, **kwargs
+        )
 
 
 class MagnitudePSNR(_OnMagnitude, PSNR):
@@ -58,7 +64,7 @@ class MagnitudePSNR(_OnMagnitude, PSNR):
     :param float min_pixel: bottom of the data range (default 0).
     :param kwargs: other :class:`deepinv.loss.metric.PSNR` / ``Metric`` options (``reduction``, ``center_crop``...).
 
-    Raises ``ValueError`` in ``forward`` when an input is not ``(B, 1 or 2, H, W)``.
+    :raises ValueError: in ``forward`` when an input is not ``(B, 1 or 2, H, W)``.
 
     |sep|
 
@@ -71,8 +77,12 @@ class MagnitudePSNR(_OnMagnitude, PSNR):
         46.04
     """
 
-    def __init__(self, max_pixel: float | None = None, min_pixel: float = 0.0, **kwargs):
-        super().__init__(max_pixel=max_pixel, min_pixel=min_pixel, complex_abs=False, **kwargs)
+    def __init__(
+        self, max_pixel: float | None = None, min_pixel: float = 0.0, **kwargs
+    ):
+        super().__init__(
+            max_pixel=max_pixel, min_pixel=min_pixel, complex_abs=False, **kwargs
+        )
 
 
 class MagnitudeSSIM(_OnMagnitude, SSIM):
@@ -84,7 +94,7 @@ class MagnitudeSSIM(_OnMagnitude, SSIM):
         ``{"gaussian_kernel": False, "kernel_size": 7, "k1": 0.01, "k2": 0.03}``.
     :param kwargs: other :class:`deepinv.loss.metric.SSIM` / ``Metric`` options.
 
-    Raises ``ValueError`` in ``forward`` when an input is not ``(B, 1 or 2, H, W)``.
+    :raises ValueError: in ``forward`` when an input is not ``(B, 1 or 2, H, W)``.
 
     |sep|
 

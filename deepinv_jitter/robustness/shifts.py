@@ -63,7 +63,9 @@ def add_flat_segment(
     import torch
 
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor of shape (..., T, N), got {type(x).__name__}")
+        raise TypeError(
+            f"x must be a torch.Tensor of shape (..., T, N), got {type(x).__name__}"
+        )
     if x.ndim < 2:
         raise ValueError(
             f"x must have shape (..., T, N) with T, N >= 1, got shape {tuple(x.shape)}"
@@ -77,14 +79,22 @@ def add_flat_segment(
         ("length", length, N, "N"),
         ("thickness", thickness, T, "T"),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= upper:
-            raise ValueError(f"{name} must be an integer in [1, {axis}={upper}], got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 1 <= value <= upper
+        ):
+            raise ValueError(
+                f"{name} must be an integer in [1, {axis}={upper}], got {value!r}"
+            )
     for name, value, upper in (
         ("time_index", time_index, T - thickness),
         ("trace_start", trace_start, N - length),
     ):
         if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= upper
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 0 <= value <= upper
         ):
             raise ValueError(
                 f"{name} must be None or an integer in [0, {upper}] so that the segment fits in "
@@ -95,8 +105,12 @@ def add_flat_segment(
     n_sections = x.shape[0] if x.ndim == 4 else 1
     # drawn on the generator's device (a CUDA generator works too), then used on the CPU
     gdev = generator.device
-    t0 = torch.randint(0, T - thickness + 1, (n_sections,), generator=generator, device=gdev).cpu()
-    n0 = torch.randint(0, N - length + 1, (n_sections,), generator=generator, device=gdev).cpu()
+    t0 = torch.randint(
+        0, T - thickness + 1, (n_sections,), generator=generator, device=gdev
+    ).cpu()
+    n0 = torch.randint(
+        0, N - length + 1, (n_sections,), generator=generator, device=gdev
+    ).cpu()
     if time_index is not None:
         t0.fill_(time_index)
     if trace_start is not None:
@@ -110,7 +124,9 @@ def add_flat_segment(
         & (n < (n0 + length)[:, None, None])
     )  # (n_sections, T, N)
     mask = (inside[:, None] if x.ndim == 4 else inside[0]).to(x.device).expand(x.shape)
-    x_edit = torch.where(mask, torch.as_tensor(amplitude, dtype=x.dtype, device=x.device), x)
+    x_edit = torch.where(
+        mask, torch.as_tensor(amplitude, dtype=x.dtype, device=x.device), x
+    )
     return (x_edit, mask.clone()) if return_mask else x_edit
 
 
@@ -162,7 +178,7 @@ def add_lesion(
     :param bool return_mask: also return the lesion profile :math:`w` of shape ``(B, 1, H, W)``.
     :return: the edited images (same shape, new tensor), and :math:`w` when ``return_mask``.
 
-:raises TypeError: when ``x`` is not a floating tensor or ``rng`` is neither a
+    :raises TypeError: when ``x`` is not a floating tensor or ``rng`` is neither a
         ``torch.Generator``, an int nor ``None``.
     :raises ValueError: for a bad shape, ``radius``, ``intensity``, ``center``, ``aspect``,
         ``edge`` or ``threshold``.
@@ -187,7 +203,9 @@ def add_lesion(
     import torch
 
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}.")
+        raise TypeError(
+            f"x must be a floating-point torch.Tensor, got {type(x).__name__}."
+        )
     if x.ndim not in (3, 4) or x.shape[-3] not in (1, 2):
         raise ValueError(
             f"x must have shape (B, C, H, W) or (C, H, W) with C in {{1, 2}}, got {tuple(x.shape)}."
@@ -203,7 +221,9 @@ def add_lesion(
         or len(aspect) != 2
         or not 0 < aspect[0] <= aspect[1] <= 1
     ):
-        raise ValueError(f"aspect must be (low, high) with 0 < low <= high <= 1, got {aspect!r}.")
+        raise ValueError(
+            f"aspect must be (low, high) with 0 < low <= high <= 1, got {aspect!r}."
+        )
     if not isinstance(edge, numbers.Real) or edge <= 0:
         raise ValueError(f"edge must be a number > 0, got {edge!r}.")
     if not isinstance(threshold, numbers.Real) or not 0 <= threshold < 1:
@@ -213,7 +233,9 @@ def add_lesion(
         or len(center) != 2
         or not all(isinstance(c, numbers.Real) and 0 <= c <= 1 for c in center)
     ):
-        raise ValueError(f"center must be None or (row, col) fractions in [0, 1], got {center!r}.")
+        raise ValueError(
+            f"center must be None or (row, col) fractions in [0, 1], got {center!r}."
+        )
     if generator is not None:
         warnings.warn(
             "add_lesion: the argument 'generator' is deprecated, use 'rng' (deepinv's name)",
@@ -252,7 +274,9 @@ def add_lesion(
             if not candidates.any():
                 candidates = interior
             flat = torch.nonzero(candidates.flatten()).flatten()
-            pick = flat[int(torch.randint(len(flat), (1,), generator=generator, device=device))]
+            pick = flat[
+                int(torch.randint(len(flat), (1,), generator=generator, device=device))
+            ]
             r0, c0 = float(pick // W), float(pick % W)
         else:
             r0, c0 = center[0] * (H - 1), center[1] * (W - 1)
@@ -262,10 +286,14 @@ def add_lesion(
         dr, dc = rr - r0, cc - c0
         along = dr * math.cos(theta) + dc * math.sin(theta)
         across = -dr * math.sin(theta) + dc * math.cos(theta)
-        rho = torch.sqrt((along / semi_major) ** 2 + (across / (ratio * semi_major)) ** 2)
+        rho = torch.sqrt(
+            (along / semi_major) ** 2 + (across / (ratio * semi_major)) ** 2
+        )
         w = (1 - torch.tanh((rho - 1) / edge)) / (1 - math.tanh(-1 / edge))
         profiles.append(w)
-    w = torch.stack(profiles).unsqueeze(1).to(device=xb.device, dtype=xb.dtype)  # (B, 1, H, W)
+    w = (
+        torch.stack(profiles).unsqueeze(1).to(device=xb.device, dtype=xb.dtype)
+    )  # (B, 1, H, W)
     added = w * (intensity * ref).view(B, 1, 1, 1)
     if C == 2:
         # Unit phase x / |x|; where |x| ~ 0 the phase is undefined and the lesion goes to the real part.

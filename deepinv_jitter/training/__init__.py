@@ -4,4 +4,9 @@
 from .data_parallel import DataParallelMixin, DistributedJitterTrainer
 from .trainer import TRAINING_MODES, JitterTrainer
 
-__all__ = ["JitterTrainer", "TRAINING_MODES", "DistributedJitterTrainer", "DataParallelMixin"]
+__all__ = [
+    "JitterTrainer",
+    "TRAINING_MODES",
+    "DistributedJitterTrainer",
+    "DataParallelMixin",
+]

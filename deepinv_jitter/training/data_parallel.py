@@ -46,16 +46,24 @@ class DataParallelMixin:
 
     def __post_init__(self):
         if self.distributed is not None and not isinstance(self.distributed, bool):
-            raise ValueError(f"distributed must be True, False or None, got {self.distributed!r}")
+            raise ValueError(
+                f"distributed must be True, False or None, got {self.distributed!r}"
+            )
         if self.ddp_kwargs is not None and not isinstance(self.ddp_kwargs, dict):
-            raise ValueError(f"ddp_kwargs must be a dict or None, got {self.ddp_kwargs!r}")
+            raise ValueError(
+                f"ddp_kwargs must be a dict or None, got {self.ddp_kwargs!r}"
+            )
         self._ddp_active = False
         self._ddp_model = None
         self._saving = False
         super().__post_init__()
         self._setup_distributed()
         if self._ddp_active:
-            seed = self.jitter_seed if self.jitter_seed is not None else torch.initial_seed()
+            seed = (
+                self.jitter_seed
+                if self.jitter_seed is not None
+                else torch.initial_seed()
+            )
             # independent, reproducible noise per rank
             self.rng = self.make_rng((seed + _dist.get_rank()) % (2**63))
             self.configure_model()
@@ -76,7 +84,11 @@ class DataParallelMixin:
             # --device cuda on a node with several GPUs: one GPU per local rank
             self.device = device
             self.model.to(device)
-            for p in self.physics if isinstance(self.physics, (list, tuple)) else [self.physics]:
+            for p in (
+                self.physics
+                if isinstance(self.physics, (list, tuple))
+                else [self.physics]
+            ):
                 if isinstance(p, torch.nn.Module):
                     p.to(device)
         # measurement noise and other draws from torch's global generator: an independent,
@@ -114,7 +126,10 @@ class DataParallelMixin:
         if train:
             self._ddp_model = self.wrap_model(self.model)
             if self.verbose:
-                bs = [getattr(loader, "batch_size", None) for loader in self.train_dataloader]
+                bs = [
+                    getattr(loader, "batch_size", None)
+                    for loader in self.train_dataloader
+                ]
                 print(
                     f"JitterTrainer: DistributedDataParallel, world size {self.world_size}, "
                     f"backend {torch.distributed.get_backend()}, device {self.device}, "
@@ -150,7 +165,9 @@ class DataParallelMixin:
                     # resumed runs continue the shuffle sequence
                     sampler.set_epoch(self.epoch_start)
         if self.eval_dataloader is not None:
-            self.eval_dataloader = [self._shard_eval(loader) for loader in self.eval_dataloader]
+            self.eval_dataloader = [
+                self._shard_eval(loader) for loader in self.eval_dataloader
+            ]
 
     def _shard_eval(self, loader):
         # exact partition; a loader with fewer samples than ranks is left whole (a rank with no
@@ -199,7 +216,11 @@ class DataParallelMixin:
             self._rng_states = _dist.all_gather_object(
                 None if self.rng is None else self.rng.get_state()
             )
-            out = super().save_model(filename, epoch, state) if _dist.is_main_process() else None
+            out = (
+                super().save_model(filename, epoch, state)
+                if _dist.is_main_process()
+                else None
+            )
         finally:
             self._saving = False
         _dist.barrier()  # nobody reads or moves on before the file is complete
@@ -220,17 +241,32 @@ class DataParallelMixin:
             if ranks[self.rank] is not None:
                 self.rng.set_state(ranks[self.rank].cpu())
         elif self.rank > 0:
-            draw = torch.randint(0, 2**62, (1,), generator=self.rng, device=self.rng.device)
+            draw = torch.randint(
+                0, 2**62, (1,), generator=self.rng, device=self.rng.device
+            )
             self.rng.manual_seed(int(draw) + self.rank)
 
-    def step(self, epoch, progress_bar, train_ite=None, train=True, last_batch=False, **kwargs):
+    def step(
+        self,
+        epoch,
+        progress_bar,
+        train_ite=None,
+        train=True,
+        last_batch=False,
+        **kwargs,
+    ):
         r"""The trainer's ``step``; under DDP, at the last batch of an epoch phase the loss and metric
         meters are averaged over all ranks (before deepinv stores them in its histories).
 
         :return: what deepinv's ``step`` returns.
         """
         out = super().step(
-            epoch, progress_bar, train_ite=train_ite, train=train, last_batch=last_batch, **kwargs
+            epoch,
+            progress_bar,
+            train_ite=train_ite,
+            train=train,
+            last_batch=last_batch,
+            **kwargs,
         )
         if self._ddp_active and last_batch:
             self.sync_meters(train)
@@ -242,10 +278,18 @@ class DataParallelMixin:
         :param bool train: the training meters (``True``) or the evaluation ones.
         """
         if train:
-            meters = [self.logs_total_loss_train, *self.logs_losses_train, *self.logs_metrics_train]
+            meters = [
+                self.logs_total_loss_train,
+                *self.logs_losses_train,
+                *self.logs_metrics_train,
+            ]
             meters.append(getattr(self, "check_grad_val", None))
         else:
-            meters = [self.logs_total_loss_eval, *self.logs_losses_eval, *self.logs_metrics_eval]
+            meters = [
+                self.logs_total_loss_eval,
+                *self.logs_losses_eval,
+                *self.logs_metrics_eval,
+            ]
             if self.compare_no_learning:
                 meters += list(getattr(self, "logs_metrics_no_learning", []))
         _dist.all_reduce_meters(meters)
@@ -258,7 +302,9 @@ class DataParallelMixin:
         """
         if self._ddp_active:
             loaders = (
-                test_dataloader if isinstance(test_dataloader, (list, tuple)) else [test_dataloader]
+                test_dataloader
+                if isinstance(test_dataloader, (list, tuple))
+                else [test_dataloader]
             )
             test_dataloader = [self._shard_eval(loader) for loader in loaders]
         return super().test(test_dataloader, *args, **kwargs)
@@ -286,10 +332,13 @@ class DataParallelMixin:
         sums = _dist.all_gather_object(_dist.state_dict_checksum(self.model))
         if len(set(sums)) > 1:
             warnings.warn(
-                f"JitterTrainer: model replicas differ across ranks (checksums {sums})", stacklevel=2
+                f"JitterTrainer: model replicas differ across ranks (checksums {sums})",
+                stacklevel=2,
             )
         elif self.verbose and self._ddp_active:
-            print(f"JitterTrainer: weights identical on all {len(sums)} ranks (checksum {sums[0]})")
+            print(
+                f"JitterTrainer: weights identical on all {len(sums)} ranks (checksum {sums[0]})"
+            )
         return sums
 
     def log_metrics_mlops(self, logs: dict, step: int, train: bool = True):

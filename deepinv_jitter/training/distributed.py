@@ -1,7 +1,7 @@
-r"""Multi-process (``torchrun``) helpers for :class:`deepinv_jitter.JitterTrainer`.
+r"""Multi-process (``torchrun``) helpers for :class:`deepinv_jitter.training.DistributedJitterTrainer`.
 
 deepinv 0.5.0's :class:`deepinv.Trainer` has no distributed data parallel training. This module holds the
-small pieces :class:`~deepinv_jitter.JitterTrainer` uses to run under ``torchrun --nproc_per_node=K``
+small pieces :class:`~deepinv_jitter.training.DistributedJitterTrainer` uses to run under ``torchrun --nproc_per_node=K``
 (one node or several): process-group set-up from torchrun's environment, the device of each rank,
 data sharding with an epoch-aware :class:`torch.utils.data.distributed.DistributedSampler`, metric
 averaging across ranks, and rank-0-only side effects. Everything is a no-op in a single process.
@@ -118,7 +118,11 @@ def rank_device(device: str | torch.device) -> torch.device:
     device(type='cpu')
     """
     device = torch.device(device)
-    if device.type != "cuda" or device.index is not None or not torch.cuda.is_available():
+    if (
+        device.type != "cuda"
+        or device.index is not None
+        or not torch.cuda.is_available()
+    ):
         return device
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
@@ -270,7 +274,10 @@ def shard_dataloader(
     sampler = loader.sampler
     if isinstance(sampler, DistributedSampler):
         return loader  # already sharded by the user
-    if isinstance(loader.dataset, torch.utils.data.IterableDataset) or loader.batch_size is None:
+    if (
+        isinstance(loader.dataset, torch.utils.data.IterableDataset)
+        or loader.batch_size is None
+    ):
         warnings.warn(
             "shard_dataloader: an iterable dataset or a custom batch_sampler cannot be sharded "
             "automatically; every rank will see the whole data. Pass a DistributedSampler yourself.",
@@ -282,7 +289,11 @@ def shard_dataloader(
         seed = int(loader.generator.initial_seed())
     if pad:
         dsampler = EpochDistributedSampler(
-            loader.dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed
+            loader.dataset,
+            num_replicas=world_size,
+            rank=rank,
+            shuffle=shuffle,
+            seed=seed,
         )
     else:
         # exact partition: sample i goes to rank i % world_size
@@ -321,8 +332,14 @@ def all_reduce_meters(meters) -> None:
     if not meters or not is_distributed() or get_world_size() == 1:
         return
     # float64 on the CPU for gloo, on the current GPU for nccl
-    dev = torch.device("cuda", torch.cuda.current_device()) if _backend_is_nccl() else "cpu"
-    t = torch.tensor([[m.sum, m.sum2, m.count] for m in meters], dtype=torch.float64, device=dev)
+    dev = (
+        torch.device("cuda", torch.cuda.current_device())
+        if _backend_is_nccl()
+        else "cpu"
+    )
+    t = torch.tensor(
+        [[m.sum, m.sum2, m.count] for m in meters], dtype=torch.float64, device=dev
+    )
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     vals = all_gather_object([m.vals for m in meters])
     for i, m in enumerate(meters):

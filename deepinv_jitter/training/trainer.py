@@ -116,13 +116,17 @@ class JitterTrainer(Trainer):
         check_number(self.jitter_sigma, "jitter_sigma", low=0)
         check_number(self.input_sigma, "input_sigma", low=0)
         if self.jitter_scale not in SCALES:
-            raise ValueError(f"jitter_scale must be one of {SCALES}, got {self.jitter_scale!r}")
+            raise ValueError(
+                f"jitter_scale must be one of {SCALES}, got {self.jitter_scale!r}"
+            )
         check_number(self.attack_eps, "attack_eps", low=0, strict=True)
         check_number(self.attack_steps, "attack_steps", low=1, integer=True)
         if self.attack_step_size is not None:
             check_number(self.attack_step_size, "attack_step_size", low=0, strict=True)
         if not isinstance(self.attack_relative, bool):
-            raise ValueError(f"attack_relative must be True or False, got {self.attack_relative!r}")
+            raise ValueError(
+                f"attack_relative must be True or False, got {self.attack_relative!r}"
+            )
         if self.jitter_seed is not None:
             check_number(self.jitter_seed, "jitter_seed", low=0, integer=True)
 
@@ -154,7 +158,12 @@ class JitterTrainer(Trainer):
         if self.training_mode != "sgd_jitter":
             return
         try:
-            jitterize(self.model, sigma=self.jitter_sigma, scale=self.jitter_scale, rng=self.rng)
+            jitterize(
+                self.model,
+                sigma=self.jitter_sigma,
+                scale=self.jitter_scale,
+                rng=self.rng,
+            )
         except TypeError as e:
             raise TypeError(
                 "training_mode='sgd_jitter' needs a deepinv unfolded GD or PGD model "
@@ -192,11 +201,15 @@ class JitterTrainer(Trainer):
         if self.training_mode == "input_jitter" and self.input_sigma > 0:
             gen = self.rng
             dev = gen.device if gen is not None else y.device
-            n = torch.randn(y.shape, generator=gen, device=dev, dtype=y.dtype).to(y.device)
+            n = torch.randn(y.shape, generator=gen, device=dev, dtype=y.dtype).to(
+                y.device
+            )
             return y + self.input_sigma * n
         if self.training_mode == "adversarial":
             if x is None:
-                raise ValueError("training_mode='adversarial' needs ground truth x in each batch")
+                raise ValueError(
+                    "training_mode='adversarial' needs ground truth x in each batch"
+                )
             delta = pgd_attack(
                 self.attack_target(),
                 physics,
@@ -229,20 +242,26 @@ class JitterTrainer(Trainer):
             self._training_pass = False
 
     # ----------------------------------------------------------------- deepinv overrides
-    def compute_loss(self, physics, x, y, train: bool = True, epoch: int = None, step=False):
+    def compute_loss(
+        self, physics, x, y, train: bool = True, epoch: int = None, step=False
+    ):
         r"""deepinv's ``compute_loss`` on the perturbed measurement (training) or clean one (evaluation).
 
         :return: ``(loss_total, x_net, logs)`` as in deepinv.
         :raises FloatingPointError: a training loss that is NaN or infinite, naming epoch and batch.
         """
         if not train:
-            return super().compute_loss(physics, x, y, train=False, epoch=epoch, step=step)
+            return super().compute_loss(
+                physics, x, y, train=False, epoch=epoch, step=step
+            )
         if epoch != getattr(self, "_loss_epoch", None):
             self._loss_epoch, self._loss_batch = epoch, 0
         self._loss_batch += 1
         y_train = self.perturb_measurement(x, y, physics)
         with self._training_batch():
-            out = super().compute_loss(physics, x, y_train, train=True, epoch=epoch, step=step)
+            out = super().compute_loss(
+                physics, x, y_train, train=True, epoch=epoch, step=step
+            )
         loss = out[0]
         if isinstance(loss, torch.Tensor) and not torch.isfinite(loss.detach()).all():
             where = f"epoch {epoch + 1}, " if epoch is not None else ""
@@ -264,14 +283,18 @@ class JitterTrainer(Trainer):
             train = False
         return super().model_inference(y, physics, x=x, train=train, **kwargs)
 
-    def compute_metrics(self, x, x_net, y, physics, logs, train=True, epoch: int = None):
+    def compute_metrics(
+        self, x, x_net, y, physics, logs, train=True, epoch: int = None
+    ):
         r"""deepinv's ``compute_metrics``; training metrics on a clean pass when ``clean_train_metrics``.
 
         :return: ``(x_net, logs)`` as in deepinv.
         """
         if train and self.clean_train_metrics and self.training_mode != "mse":
             x_net = None  # deepinv then re-runs the model in eval mode on the clean y
-        return super().compute_metrics(x, x_net, y, physics, logs, train=train, epoch=epoch)
+        return super().compute_metrics(
+            x, x_net, y, physics, logs, train=train, epoch=epoch
+        )
 
     def checkpoint_state(self) -> dict:
         r"""What this trainer adds to deepinv's checkpoint: the training mode and every random state
@@ -280,7 +303,10 @@ class JitterTrainer(Trainer):
 
         :return: a dict of plain values and tensors.
         """
-        state = {"training_mode": self.training_mode, "torch_rng": torch.get_rng_state()}
+        state = {
+            "training_mode": self.training_mode,
+            "torch_rng": torch.get_rng_state(),
+        }
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         if self.rng is not None:
@@ -288,7 +314,9 @@ class JitterTrainer(Trainer):
         loaders = self.train_dataloader
         loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders]
         state["loader_rng"] = [
-            g.get_state() if (g := getattr(loader, "generator", None)) is not None else None
+            g.get_state()
+            if (g := getattr(loader, "generator", None)) is not None
+            else None
             for loader in loaders
         ]
         return state

@@ -58,10 +58,16 @@ N_ITER, HIDDEN, DEPTH = (2, 4, 3) if SMOKE else (5, 16, 5)
 train_set = EmbeddedMRIDataset("train", img_size=IMG)
 test_set = EmbeddedMRIDataset("test", img_size=IMG)
 print(f"{len(train_set)} training and {len(test_set)} test slices available")
-train_set = torch.utils.data.Subset(train_set, range(0, len(train_set), len(train_set) // N_TRAIN))
-x_test = torch.stack([test_set[i] for i in range(0, len(test_set), len(test_set) // N_TEST)])
+train_set = torch.utils.data.Subset(
+    train_set, range(0, len(train_set), len(train_set) // N_TRAIN)
+)
+x_test = torch.stack(
+    [test_set[i] for i in range(0, len(test_set), len(test_set) // N_TEST)]
+)
 
-physics = single_coil_mri(img_size=IMG, acceleration=4, center_fraction=0.04, noise_sigma=0.01)
+physics = single_coil_mri(
+    img_size=IMG, acceleration=4, center_fraction=0.04, noise_sigma=0.01
+)
 torch.manual_seed(0)
 y_test = physics(x_test)
 x_zero_filled = physics.A_adjoint(y_test)
@@ -110,7 +116,10 @@ def train(mode):
         physics=physics,
         optimizer=optimizer,
         train_dataloader=torch.utils.data.DataLoader(
-            train_set, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(0)
+            train_set,
+            batch_size=8,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(0),
         ),
         epochs=EPOCHS,
         online_measurements=True,
@@ -145,9 +154,14 @@ psnr = MagnitudePSNR()
 eps = 0.05 * float(y_test.flatten(1).norm(dim=1).mean())
 rows = {}
 for mode, model in models.items():
-    delta = pgd_attack(model, physics, x_test, y_test, eps=eps, steps=3 if SMOKE else 10)
+    delta = pgd_attack(
+        model, physics, x_test, y_test, eps=eps, steps=3 if SMOKE else 10
+    )
     with torch.no_grad():
-        rows[mode] = {"clean": model(y_test, physics), "attacked": model(y_test + delta, physics)}
+        rows[mode] = {
+            "clean": model(y_test, physics),
+            "attacked": model(y_test + delta, physics),
+        }
 
 print(f"PSNR (dB, mean of {len(x_test)} test slices), attack eps = {eps:.2f}")
 print(f"  zero-filled: {float(psnr(x_zero_filled, x_test).mean()):.2f}")

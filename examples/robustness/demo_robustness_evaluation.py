@@ -48,8 +48,12 @@ SMOKE = os.environ.get("DEEPINV_JITTER_EXAMPLE_SMOKE") == "1"
 if SMOKE:
     sizes = dict(img_size=(32, 32), n_train=8, n_test=4, epochs=1, n_iter=2, channels=4)
 else:
-    sizes = dict(img_size=(64, 64), n_train=24, n_test=8, epochs=6, n_iter=4, channels=12)
-task = get_task("seismic", "quick", seed=0, eval_attack_steps=3 if SMOKE else 10, **sizes)
+    sizes = dict(
+        img_size=(64, 64), n_train=24, n_test=8, epochs=6, n_iter=4, channels=12
+    )
+task = get_task(
+    "seismic", "quick", seed=0, eval_attack_steps=3 if SMOKE else 10, **sizes
+)
 modes = ("mse", "sgd_jitter", "input_jitter")
 
 models, seconds = {}, {}
@@ -69,7 +73,10 @@ with tempfile.TemporaryDirectory() as out:
 
 eps = task.attack_eps
 curve_eps = [0.0, 0.25 * eps, 0.5 * eps, eps, 1.5 * eps, 2 * eps]
-reports = {m: evaluate_model(task, models[m], progress=False, curve_eps=curve_eps) for m in modes}
+reports = {
+    m: evaluate_model(task, models[m], progress=False, curve_eps=curve_eps)
+    for m in modes
+}
 print(results_markdown({m: r.conditions for m, r in reports.items()}, seconds))
 
 # %%
@@ -97,7 +104,9 @@ width = 0.8 / len(modes)
 for i, mode in enumerate(modes):
     values = [reports[mode].conditions[c]["psnr"] for c in conditions]
     ax.bar([j + i * width for j in range(len(conditions))], values, width, label=mode)
-ax.set_xticks([j + width * (len(modes) - 1) / 2 for j in range(len(conditions))], conditions)
+ax.set_xticks(
+    [j + width * (len(modes) - 1) / 2 for j in range(len(conditions))], conditions
+)
 ax.set_ylabel("PSNR (dB)")
 low = min(r.conditions[c]["psnr"] for r in reports.values() for c in conditions)
 ax.set_ylim(bottom=max(0.0, low - 3))
@@ -114,7 +123,9 @@ fig.tight_layout()
 
 x_ood = reports["mse"].examples["ood"]["x"]
 v = float(x_ood.abs().max())
-fig, axes = plt.subplots(2, len(modes) + 1, figsize=(3 * (len(modes) + 1), 6), squeeze=False)
+fig, axes = plt.subplots(
+    2, len(modes) + 1, figsize=(3 * (len(modes) + 1), 6), squeeze=False
+)
 axes[0, 0].imshow(x_ood[0, 0], cmap="seismic", vmin=-v, vmax=v, aspect="auto")
 axes[0, 0].set_title("edited section $x'$")
 edit = (x_ood[0, 0] == -0.1).float()
@@ -124,7 +135,9 @@ for j, mode in enumerate(modes, start=1):
     x_hat = reports[mode].examples["ood"]["x_hat"]
     axes[0, j].imshow(x_hat[0, 0], cmap="seismic", vmin=-v, vmax=v, aspect="auto")
     axes[0, j].set_title(f"{mode}: {reports[mode].conditions['ood']['psnr']:.2f} dB")
-    axes[1, j].imshow((x_hat - x_ood)[0, 0].abs(), cmap="magma", vmin=0, vmax=v / 2, aspect="auto")
+    axes[1, j].imshow(
+        (x_hat - x_ood)[0, 0].abs(), cmap="magma", vmin=0, vmax=v / 2, aspect="auto"
+    )
     axes[1, j].set_title(f"{mode}: |error|")
 for ax in axes.flat:
     ax.set_xticks([])

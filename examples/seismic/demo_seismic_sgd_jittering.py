@@ -46,7 +46,9 @@ torch.manual_seed(0)
 if SMOKE:
     sizes = dict(img_size=(32, 32), n_train=8, n_test=2, epochs=1, n_iter=2, channels=4)
 else:  # batches of 4: more optimiser steps for the same compute
-    sizes = dict(img_size=(64, 64), n_train=32, n_test=8, epochs=6, n_iter=5, channels=16)
+    sizes = dict(
+        img_size=(64, 64), n_train=32, n_test=8, epochs=6, n_iter=5, channels=16
+    )
 task = get_task("seismic", "quick", seed=0, batch_size=4, **sizes)
 physics = task.physics
 print(task.data)
@@ -61,7 +63,9 @@ y_test = physics(x_test)
 # in :math:`x`; the wavelet smears each of them over tens of samples in :math:`y`.
 
 trace = x_test.shape[-1] // 2
-fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1, 1, 1.6]})
+fig, axes = plt.subplots(
+    1, 3, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1, 1, 1.6]}
+)
 v = float(x_test[0].abs().max())
 axes[0].imshow(x_test[0, 0], cmap="seismic", vmin=-v, vmax=v, aspect="auto")
 axes[0].set_title("reflectivity $x$")
@@ -96,7 +100,9 @@ def train(mode):
         model=model,
         physics=physics,
         optimizer=optimizer,
-        scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=task.epochs),
+        scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=task.epochs
+        ),
         train_dataloader=task.train_loader(),
         epochs=task.epochs,
         online_measurements=True,
@@ -133,7 +139,12 @@ noise = noise * task.attack_eps / noise.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
 recon, scores = {}, {}
 for mode, model in models.items():
     delta = pgd_attack(
-        model, physics, x_test, y_test, eps=task.attack_eps, steps=task.eval_attack_steps
+        model,
+        physics,
+        x_test,
+        y_test,
+        eps=task.attack_eps,
+        steps=task.eval_attack_steps,
     )
     with torch.no_grad():
         recon[mode] = {
@@ -146,7 +157,9 @@ for mode, model in models.items():
 print(f"PSNR (dB), attack budget eps = {task.attack_eps}")
 print(f"{'mode':>10s} | {'clean':>6s} | {'gauss':>6s} | {'attack':>6s}")
 for mode, s in scores.items():
-    print(f"{mode:>10s} | {s['clean']:6.2f} | {s['gaussian']:6.2f} | {s['attacked']:6.2f}")
+    print(
+        f"{mode:>10s} | {s['clean']:6.2f} | {s['gaussian']:6.2f} | {s['attacked']:6.2f}"
+    )
 
 # %%
 # Reconstructed sections, clean (top) and attacked (bottom). The attack adds events that are not

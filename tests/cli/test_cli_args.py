@@ -22,15 +22,30 @@ def _exit_and_message(argv, capsys):
     "argv, words",
     [
         (["compare", "--task", "ct"], ["--task", "invalid choice", "seismic"]),
-        (["train", "--task", "seismic", "--mode", "l1"], ["--mode", "invalid choice", "mse"]),
+        (
+            ["train", "--task", "seismic", "--mode", "l1"],
+            ["--mode", "invalid choice", "mse"],
+        ),
         (["compare", "--task", "seismic", "--preset", "huge"], ["--preset", "smoke"]),
-        (["compare", "--task", "seismic", "--modes", "mse,l1"], ["--modes", "l1", "sgd_jitter"]),
+        (
+            ["compare", "--task", "seismic", "--modes", "mse,l1"],
+            ["--modes", "l1", "sgd_jitter"],
+        ),
         (["compare", "--task", "seismic", "--eps", "0"], ["--eps", "> 0"]),
         (["compare", "--task", "seismic", "--eps", "-1"], ["--eps", "> 0"]),
-        (["compare", "--task", "seismic", "--eps", "abc"], ["--eps", "positive number"]),
+        (
+            ["compare", "--task", "seismic", "--eps", "abc"],
+            ["--eps", "positive number"],
+        ),
         (["sweep", "--task", "seismic", "--sigmas", "1,-2"], ["--sigmas", "positive"]),
-        (["compare", "--task", "mri", "--data-root", "/no/such/dir"], ["--data-root", "/no/such"]),
-        (["evaluate", "--task", "mri", "--checkpoint", "/no/ckpt.pt"], ["--checkpoint", "exist"]),
+        (
+            ["compare", "--task", "mri", "--data-root", "/no/such/dir"],
+            ["--data-root", "/no/such"],
+        ),
+        (
+            ["evaluate", "--task", "mri", "--checkpoint", "/no/ckpt.pt"],
+            ["--checkpoint", "exist"],
+        ),
         (["train", "--task", "seismic"], ["--mode", "required"]),
         (["compare", "--task", "seismic", "--set", "epochs"], ["--set", "KEY=VALUE"]),
         (["fit", "--task", "seismic"], ["invalid choice", "fit"]),
@@ -64,7 +79,9 @@ def test_python_dash_m_entry_point():
     )
     assert r.returncode == 2 and "invalid choice: 'nope'" in r.stderr
     r = subprocess.run(
-        [sys.executable, "-m", "deepinv_jitter", "--version"], capture_output=True, text=True
+        [sys.executable, "-m", "deepinv_jitter", "--version"],
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 0 and r.stdout.startswith("deepinv-jitter ")
 
@@ -72,7 +89,13 @@ def test_python_dash_m_entry_point():
 def test_every_option_has_help(capsys):
     parser = build_parser()
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(subs.choices) == {"train", "evaluate", "compare", "sweep"}
+    assert set(subs.choices) == {
+        "train",
+        "evaluate",
+        "compare",
+        "sweep",
+        "generalization",
+    }
     for name, sub in subs.choices.items():
         for action in sub._actions:
             assert action.help, (name, action.option_strings)
@@ -87,7 +110,9 @@ def test_defaults():
     args = build_parser().parse_args(["compare", "--task", "mri"])
     assert args.preset == "quick" and args.seed == 0 and args.device == "cpu"
     assert args.modes == ["mse", "sgd_jitter", "input_jitter", "adversarial"]
-    args = build_parser().parse_args(["sweep", "--task", "seismic", "--sigmas", "0.5,1,2,4"])
+    args = build_parser().parse_args(
+        ["sweep", "--task", "seismic", "--sigmas", "0.5,1,2,4"]
+    )
     assert args.sigmas == [0.5, 1.0, 2.0, 4.0]
     assert args.reference_modes == ["mse", "input_jitter", "adversarial"]
     args = build_parser().parse_args(
@@ -135,7 +160,22 @@ def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch
 )
 def test_bad_settings_exit_2_before_any_work(setting, words, capsys, tmp_path):
     out = tmp_path / "out"
-    assert main(["train", "--task", "seismic", "--mode", "mse", "--out", str(out), "--set", setting]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "seismic",
+                "--mode",
+                "mse",
+                "--out",
+                str(out),
+                "--set",
+                setting,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
     for w in words:
@@ -165,7 +205,9 @@ def test_unusable_out_exits_2_before_any_work(tmp_path, capsys):
 
 def test_cuda_without_cuda_is_refused_at_parsing(capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    code, err = _exit_and_message(["compare", "--task", "seismic", "--device", "cuda"], capsys)
+    code, err = _exit_and_message(
+        ["compare", "--task", "seismic", "--device", "cuda"], capsys
+    )
     assert code == 2 and "CUDA is not available" in err
 
 

@@ -14,17 +14,41 @@ MODES = ["mse", "sgd_jitter", "input_jitter", "adversarial"]
 @pytest.fixture(scope="module")
 def smoke_compare(tmp_path_factory):
     out = tmp_path_factory.mktemp("compare") / "seismic"
-    code = main(["compare", "--task", "seismic", "--preset", "smoke", "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "compare",
+            "--task",
+            "seismic",
+            "--preset",
+            "smoke",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     return code, out
 
 
 def test_smoke_compare_writes_results_with_the_schema(smoke_compare, capsys):
     code, out = smoke_compare
     assert code == 0
-    for name in ("results.json", "results.md", "curves.json", "attack_curves.png", "examples.png"):
+    for name in (
+        "results.json",
+        "results.md",
+        "curves.json",
+        "attack_curves.png",
+        "examples.png",
+    ):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     res = json.loads((out / "results.json").read_text())
-    assert set(res) == {"task", "preset", "data", "results", "train_seconds", "settings"}
+    assert set(res) == {
+        "task",
+        "preset",
+        "data",
+        "results",
+        "train_seconds",
+        "settings",
+    }
     assert res["task"] == "seismic" and res["preset"] == "smoke"
     assert res["data"].startswith("synthetic")
     assert list(res["results"]) == MODES and list(res["train_seconds"]) == MODES
@@ -38,7 +62,11 @@ def test_smoke_compare_writes_results_with_the_schema(smoke_compare, capsys):
         assert (out / mode / "checkpoint_final.pt").is_file()
     assert res["settings"]["attack_eps"] > 0 and res["settings"]["img_size"] == [64, 64]
     md = (out / "results.md").read_text().splitlines()
-    rows = [ln for ln in md if ln.startswith("| ") and not ln.startswith(("| mode", "| ---"))]
+    rows = [
+        ln
+        for ln in md
+        if ln.startswith("| ") and not ln.startswith(("| mode", "| ---"))
+    ]
     assert [r.split("|")[1].strip() for r in rows] == MODES
     curves = json.loads((out / "curves.json").read_text())
     assert list(curves) == MODES and curves["mse"]["eps"][0] == 0.0

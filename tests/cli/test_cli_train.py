@@ -53,7 +53,8 @@ def test_train_interrupt_resume_then_evaluate(tmp_path, monkeypatch, capsys):
     final = load_checkpoint(out / FINAL)
     assert final["meta"]["epochs_done"] == 3 and final["meta"]["train_seconds"] > 0
     assert not torch.equal(
-        final["state_dict"]["params_algo.stepsize.0"], ckpt["state_dict"]["params_algo.stepsize.0"]
+        final["state_dict"]["params_algo.stepsize.0"],
+        ckpt["state_dict"]["params_algo.stepsize.0"],
     )
 
     assert main(argv + ["--resume"]) == 0
@@ -76,8 +77,17 @@ def test_train_interrupt_resume_then_evaluate(tmp_path, monkeypatch, capsys):
         == 0
     )
     res = json.loads((ev / "evaluation.json").read_text())
-    assert set(res) == {"task", "preset", "data", "results", "train_seconds", "settings"}
-    assert res["settings"]["epochs"] == 3  # the checkpoint's own settings, not the preset's
+    assert set(res) == {
+        "task",
+        "preset",
+        "data",
+        "results",
+        "train_seconds",
+        "settings",
+    }
+    assert (
+        res["settings"]["epochs"] == 3
+    )  # the checkpoint's own settings, not the preset's
     conds = res["results"]["sgd_jitter"]
     assert set(conds) == {"in_distribution", "ood", "gaussian", "adversarial"}
     assert all(math.isfinite(v["psnr"]) for v in conds.values())
@@ -157,7 +167,10 @@ def test_resume_refuses_a_checkpoint_of_another_run(tmp_path, capsys):
     before = (out / FINAL).read_bytes()
     assert main(_train_argv(out, "sgd_jitter", "--resume")) == 2
     err = capsys.readouterr().err
-    assert "mode 'mse' (checkpoint) != 'sgd_jitter'" in err and len(err.strip().splitlines()) == 1
+    assert (
+        "mode 'mse' (checkpoint) != 'sgd_jitter'" in err
+        and len(err.strip().splitlines()) == 1
+    )
     assert main(_train_argv(out, "mse", "--resume", "--sigma", "0.5")) == 2
     assert "jitter_sigma" in capsys.readouterr().err
     assert main(_train_argv(out, "mse", "--resume", "--set", "channels=4")) == 2
@@ -183,7 +196,9 @@ def test_checkpoint_with_pickled_code_is_refused_and_not_run(tmp_path, capsys):
     assert not marker.exists()
 
 
-def test_diverging_training_stops_with_one_line_and_no_final_checkpoint(tmp_path, capsys):
+def test_diverging_training_stops_with_one_line_and_no_final_checkpoint(
+    tmp_path, capsys
+):
     out = tmp_path / "run"
     assert main(_train_argv(out, "mse", "--set", "lr=1e30")) == 1
     err = capsys.readouterr().err

@@ -37,7 +37,9 @@ def test_loads_offline(no_network):
         assert x.shape == (2, 64, 64) and x.dtype == torch.float32
         assert abs(float(x[0].max()) - 1) < 1e-6 and float(x[0].min()) >= 0
         assert (x[1] == 0).all()
-        assert float((x[0] > 0.1).float().mean()) > 0.05  # real anatomy, not a blank slice
+        assert (
+            float((x[0] > 0.1).float().mean()) > 0.05
+        )  # real anatomy, not a blank slice
 
 
 def test_split_is_disjoint_with_gap():
@@ -54,7 +56,11 @@ def test_split_is_disjoint_with_gap():
         )
     # the symmetric template's sagittal slices come from one hemisphere only
     volume = mri_data._load_mni152()
-    assert all(p >= volume.shape[0] // 2 for o, p in train.slices + test.slices if o == "sagittal")
+    assert all(
+        p >= volume.shape[0] // 2
+        for o, p in train.slices + test.slices
+        if o == "sagittal"
+    )
     assert {o for o, _ in test.slices} == {"axial", "coronal", "sagittal"}
 
 

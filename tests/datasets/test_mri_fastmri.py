@@ -13,7 +13,8 @@ H_K, W_K, CROP = 40, 36, (32, 32)
 def _images(n_slices: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (
-        rng.standard_normal((n_slices, H_K, W_K)) + 1j * rng.standard_normal((n_slices, H_K, W_K))
+        rng.standard_normal((n_slices, H_K, W_K))
+        + 1j * rng.standard_normal((n_slices, H_K, W_K))
     ) * (1 + np.arange(n_slices)[:, None, None])
 
 
@@ -35,7 +36,8 @@ def _write(path, images, with_esc=True):
         f.create_dataset("kspace", data=_fft2c(images).astype(np.complex64))
         if with_esc:
             f.create_dataset(
-                "reconstruction_esc", data=np.abs(_crop(images, CROP)).astype(np.float32)
+                "reconstruction_esc",
+                data=np.abs(_crop(images, CROP)).astype(np.float32),
             )
         f.attrs["acquisition"] = "CORPD_FBK"
 
@@ -66,7 +68,9 @@ def test_round_trip_complex_target(fastmri_root):
 
 
 def test_magnitude_target_matches_reconstruction_esc(fastmri_root):
-    ds = FastMRISingleCoilDataset(fastmri_root, img_size=CROP, crop_size=CROP, target="magnitude")
+    ds = FastMRISingleCoilDataset(
+        fastmri_root, img_size=CROP, crop_size=CROP, target="magnitude"
+    )
     for index in range(len(ds)):
         fname, s = ds.samples[index]
         with h5py.File(fname, "r") as f:
@@ -78,7 +82,11 @@ def test_magnitude_target_matches_reconstruction_esc(fastmri_root):
 
 def test_volume_max_scaling(fastmri_root):
     ds = FastMRISingleCoilDataset(
-        fastmri_root, img_size=CROP, crop_size=CROP, target="magnitude", scale="volume_max"
+        fastmri_root,
+        img_size=CROP,
+        crop_size=CROP,
+        target="magnitude",
+        scale="volume_max",
     )
     by_file = {}
     for index in range(len(ds)):
@@ -100,7 +108,9 @@ def test_resize_and_crop_pad(fastmri_root):
     assert x.shape == (2, 16, 16)
     # cropping beyond the 40 x 36 image pads with zeros, fastMRI-style offsets otherwise
     padded = center_crop_or_pad(torch.ones(40, 36), (48, 48))
-    assert padded.sum() == 40 * 36 and padded[:4].sum() == 0 and padded[:, :6].sum() == 0
+    assert (
+        padded.sum() == 40 * 36 and padded[:4].sum() == 0 and padded[:, :6].sum() == 0
+    )
 
 
 @pytest.mark.parametrize(
@@ -209,4 +219,6 @@ def test_middle_slices_of_a_short_volume(fastmri_root):
     from deepinv.datasets import FastMRISliceDataset
 
     upstream = FastMRISliceDataset(root=fastmri_root, slice_index="middle+2")
-    assert sorted(s.slice_ind for s in upstream.samples if s.fname.name == "file1000002.h5") == [1]
+    assert sorted(
+        s.slice_ind for s in upstream.samples if s.fname.name == "file1000002.h5"
+    ) == [1]

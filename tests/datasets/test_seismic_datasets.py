@@ -21,13 +21,19 @@ def test_synthetic_is_deterministic_per_seed_and_index():
     assert torch.equal(a[3], b[3]) and torch.equal(a[3], a[-2])
     assert not torch.equal(a[3], a[2]) and not torch.equal(a[3], c[3])
     # order of access does not matter (each item has its own generator)
-    assert torch.equal(SyntheticSeismicDataset(5, n_time=64, n_traces=48, seed=7)[3], a[3])
+    assert torch.equal(
+        SyntheticSeismicDataset(5, n_time=64, n_traces=48, seed=7)[3], a[3]
+    )
 
 
 def test_synthetic_shape_and_value_ranges():
     ds = SyntheticSeismicDataset(6, seed=1)  # default (1, 352, 352)
     x = torch.stack([ds[i] for i in range(6)])
-    assert x.shape == (6, 1, 352, 352) and x.dtype == torch.float32 and torch.isfinite(x).all()
+    assert (
+        x.shape == (6, 1, 352, 352)
+        and x.dtype == torch.float32
+        and torch.isfinite(x).all()
+    )
     nz = x[x != 0].abs()
     assert float(x.abs().max()) < 1.0  # impedances are positive, so |r| < 1
     assert 0.01 < float((x != 0).float().mean()) < 0.3  # sparse reflectivity
@@ -52,7 +58,9 @@ def test_synthetic_options_spikes_and_structure():
     x = plain[0][0]
     # no structure, no lateral change: every trace is the same
     assert torch.equal(x, x[:, :1].expand_as(x))
-    spiky = SyntheticSeismicDataset(1, n_time=64, n_traces=64, seed=2, spike_density=0.05)
+    spiky = SyntheticSeismicDataset(
+        1, n_time=64, n_traces=64, seed=2, spike_density=0.05
+    )
     base = SyntheticSeismicDataset(1, n_time=64, n_traces=64, seed=2)
     assert (spiky[0] != 0).sum() > (base[0] != 0).sum()
     assert float(spiky[0].abs().max()) < 1.0
@@ -123,7 +131,9 @@ def test_trainer_online_measurements(tmp_path):
         device="cpu",
     )
     trained = trainer.train()
-    assert not torch.equal(trained.conv.weight, before)  # it did train on the synthetic sections
+    assert not torch.equal(
+        trained.conv.weight, before
+    )  # it did train on the synthetic sections
     assert trained(physics(torch.stack([ds[0]])), physics).shape == (1, 1, 32, 16)
 
 
@@ -138,7 +148,9 @@ def test_save_seismic_figure(tmp_path):
     )
     assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="n_sections"):
-        save_seismic_figure(str(tmp_path / "f.png"), SyntheticSeismicDataset(1, 8, 8), n_sections=2)
+        save_seismic_figure(
+            str(tmp_path / "f.png"), SyntheticSeismicDataset(1, 8, 8), n_sections=2
+        )
 
 
 # ---------------------------------------------------------------------------------- SEG-Y
@@ -186,7 +198,9 @@ def test_segy_round_trip_and_patches(tmp_path, section):
     std = SegyDataset(path, patch_size=(50, 40), normalize="std")
     assert abs(float(std[0].double().std(unbiased=False)) - 1.0) < 1e-6
     per_patch = SegyDataset(path, patch_size=(20, 16), normalize="patch_max")
-    assert all(abs(float(per_patch[i].abs().max()) - 1.0) < 1e-6 for i in range(len(per_patch)))
+    assert all(
+        abs(float(per_patch[i].abs().max()) - 1.0) < 1e-6 for i in range(len(per_patch))
+    )
 
 
 def test_segy_errors(tmp_path, section):
@@ -197,7 +211,9 @@ def test_segy_errors(tmp_path, section):
     with pytest.raises(ValueError, match="not a SEG-Y file"):
         SegyDataset(junk, patch_size=(4, 4))
     noise = tmp_path / "noise.sgy"
-    noise.write_bytes(np.random.default_rng(0).integers(0, 256, 20_000, dtype=np.uint8).tobytes())
+    noise.write_bytes(
+        np.random.default_rng(0).integers(0, 256, 20_000, dtype=np.uint8).tobytes()
+    )
     with pytest.raises(ValueError, match="SEG-Y"):
         SegyDataset(noise, patch_size=(4, 4))
     path = tmp_path / "small.sgy"
@@ -248,7 +264,9 @@ def test_flat_segment_inserts_fixed_amplitude_and_copies():
     again = add_flat_segment(batch, amplitude=-0.1, length=10, thickness=2, seed=4)
     assert torch.equal(out, again)
     g = torch.Generator().manual_seed(4)
-    assert torch.equal(add_flat_segment(batch, length=10, thickness=2, generator=g), out)
+    assert torch.equal(
+        add_flat_segment(batch, length=10, thickness=2, generator=g), out
+    )
     starts = {tuple(torch.nonzero(mask[b, 0])[0].tolist()) for b in range(3)}
     assert len(starts) > 1
 

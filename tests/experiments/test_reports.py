@@ -6,7 +6,11 @@ import math
 import pytest
 import torch
 
-from deepinv_jitter.experiments.figures import plot_attack_curves, plot_examples, plot_tradeoff
+from deepinv_jitter.experiments.figures import (
+    plot_attack_curves,
+    plot_examples,
+    plot_tradeoff,
+)
 from deepinv_jitter.experiments.reports import json_safe, results_markdown, write_json
 from deepinv_jitter.robustness.evaluate import CONDITIONS
 
@@ -14,7 +18,9 @@ from deepinv_jitter.robustness.evaluate import CONDITIONS
 def test_table_and_figures(tmp_path):
     res = {
         "mse": {c: {"psnr": 30.0 - i, "ssim": 0.9} for i, c in enumerate(CONDITIONS)},
-        "sgd_jitter": {c: {"psnr": 31.0 - i, "ssim": 0.8} for i, c in enumerate(CONDITIONS)},
+        "sgd_jitter": {
+            c: {"psnr": 31.0 - i, "ssim": 0.8} for i, c in enumerate(CONDITIONS)
+        },
     }
     md = results_markdown(res, {"mse": 10.0, "sgd_jitter": 10.5})
     lines = md.splitlines()
@@ -31,13 +37,17 @@ def test_table_and_figures(tmp_path):
     assert plot_attack_curves(curves, tmp_path / "c.png").exists()
     pts = [{"label": "mse", "in_distribution": 30, "adversarial": 25}]
     pts += [
-        {"label": "s", "sigma": s, "in_distribution": 30 - s, "adversarial": 25 + s} for s in (1, 2)
+        {"label": "s", "sigma": s, "in_distribution": 30 - s, "adversarial": 25 + s}
+        for s in (1, 2)
     ]
     assert plot_tradeoff(pts, tmp_path / "t.png").exists()
 
 
 def test_json_output_never_holds_nan(tmp_path):
-    p = write_json({"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": 2}}, tmp_path / "r.json")
+    p = write_json(
+        {"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": 2}},
+        tmp_path / "r.json",
+    )
     text = p.read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"a": None, "b": [1.0, None], "c": {"d": 2}}

@@ -44,7 +44,9 @@ def test_seed_changes_data_and_train_test_differ(seismic):
     other = get_task("seismic", "smoke", seed=1)
     assert not torch.equal(other.train_dataset[0], seismic.train_dataset[0])
     assert not torch.equal(seismic.test_dataset[0], seismic.train_dataset[0])
-    assert torch.equal(get_task("seismic", "smoke").train_dataset[0], seismic.train_dataset[0])
+    assert torch.equal(
+        get_task("seismic", "smoke").train_dataset[0], seismic.train_dataset[0]
+    )
 
 
 def test_trainer_settings_and_json_settings(seismic):
@@ -60,7 +62,11 @@ def test_trainer_settings_and_json_settings(seismic):
 
 def test_replace_and_overrides(seismic):
     t = seismic.replace(jitter_sigma=0.3, epochs=1)
-    assert (t.jitter_sigma, t.epochs, seismic.jitter_sigma) == (0.3, 1, seismic.jitter_sigma)
+    assert (t.jitter_sigma, t.epochs, seismic.jitter_sigma) == (
+        0.3,
+        1,
+        seismic.jitter_sigma,
+    )
     t = seismic.replace(img_size=(32, 16))
     assert t.test_dataset[0].shape == (1, 32, 16)
     t = get_task("seismic", "smoke", attack_eps=0.25, algorithm="pgd")

@@ -15,7 +15,9 @@ from deepinv_jitter.models import (
 
 
 def test_untrained_unrolled_gd_is_plain_gradient_descent():
-    physics = dinv.physics.BlurFFT((1, 10, 10), filter=dinv.physics.blur.gaussian_blur(1.0))
+    physics = dinv.physics.BlurFFT(
+        (1, 10, 10), filter=dinv.physics.functional.gaussian_blur(sigma=1.0)
+    )
     y = physics(torch.rand(2, 1, 10, 10))
     model = build_unrolled(physics, "seismic", "gd", n_iter=3, stepsize=0.7, hidden=4)
     x = y.clone()  # square operator: x0 = y
@@ -27,7 +29,9 @@ def test_untrained_unrolled_gd_is_plain_gradient_descent():
 def test_stepsize_learned_or_fixed_and_estimate():
     physics = dinv.physics.Denoising()
     learned = build_unrolled(physics, "seismic", stepsize=0.5, hidden=4)
-    fixed = build_unrolled(physics, "seismic", stepsize=0.5, hidden=4, learn_stepsize=False)
+    fixed = build_unrolled(
+        physics, "seismic", stepsize=0.5, hidden=4, learn_stepsize=False
+    )
     names = [n for n, _ in learned.named_parameters()]
     assert "params_algo.stepsize.0" in names
     assert all("stepsize" not in n for n, _ in fixed.named_parameters())
@@ -35,7 +39,9 @@ def test_stepsize_learned_or_fixed_and_estimate():
     assert abs(estimate_stepsize(blur, (1, 1, 16, 16)) - 0.25) < 1e-3
     m = build_unrolled(blur, "seismic", x_shape=(1, 1, 16, 16), hidden=4)
     assert abs(m.params_algo["stepsize"][0].item() - 0.25) < 1e-3
-    assert len(m.params_algo["stepsize"]) == 1 and m.max_iter == 5  # 5 iterations by default
+    assert (
+        len(m.params_algo["stepsize"]) == 1 and m.max_iter == 5
+    )  # 5 iterations by default
 
 
 def test_initial_iterate_rule():
@@ -60,7 +66,9 @@ def test_mri_dncnn_pgd_and_conditioning():
     assert model(mri(torch.randn(2, 2, 8, 8)), mri).shape == (2, 2, 8, 8)
     assert isinstance(model.prior[0].denoiser, DnCNNPrior)
     physics = dinv.physics.Denoising()
-    cond = build_unrolled(physics, "seismic", stepsize=0.5, hidden=4, condition_on_y=True)
+    cond = build_unrolled(
+        physics, "seismic", stepsize=0.5, hidden=4, condition_on_y=True
+    )
     den = cond.prior[0].denoiser
     assert den.net[0].in_channels == 2
     y = torch.randn(2, 1, 8, 8)

@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from deepinv_jitter import JitterGDIteration, JitterPGDIteration, jitterize
-from deepinv_jitter.optim.jitter import jitter_iterators, jitter_noise, jitter_std, suppress_jitter
+from deepinv_jitter.optim.jitter import (
+    jitter_iterators,
+    jitter_noise,
+    jitter_std,
+    suppress_jitter,
+)
 
 
 class TinyDenoiser(torch.nn.Module):
@@ -100,10 +105,15 @@ def test_noise_std_per_sample(algo, scale):
     )
     jitterize(model, sigma=sigma, scale=scale).train()
     amp = torch.tensor([1.0, 3.0, 0.25])
-    y = amp.view(3, 1, 1, 1) * torch.rand(3, 1, 96, 96, generator=torch.Generator().manual_seed(2))
+    y = amp.view(3, 1, 1, 1) * torch.rand(
+        3, 1, 96, 96, generator=torch.Generator().manual_seed(2)
+    )
     y[:, :, 0, 0] = amp.view(3, 1)  # max |u| = amp exactly
     e = (y - model(y, dinv.physics.Denoising())).detach()
-    expected = {"relative": gamma * sigma * amp, "absolute": gamma * sigma * torch.ones(3)}
+    expected = {
+        "relative": gamma * sigma * amp,
+        "absolute": gamma * sigma * torch.ones(3),
+    }
     expected["iterate"] = sigma * amp
     std = e.flatten(1).std(1)
     assert torch.allclose(std, expected[scale], rtol=0.05)
@@ -159,9 +169,15 @@ def test_jitterize_keeps_settings_and_is_idempotent():
     assert jitterize(model) is model
     it = model.fixed_point.iterator
     assert isinstance(it, JitterPGDIteration) and it.g_first and it.sigma == 0.0
-    assert it.f_step is old.f_step and it.g_step is old.g_step and it.cost_fn is old.cost_fn
+    assert (
+        it.f_step is old.f_step
+        and it.g_step is old.g_step
+        and it.cost_fn is old.cost_fn
+    )
     jitterize(model, sigma=0.2, scale="absolute")
-    assert model.fixed_point.iterator is it and it.sigma == 0.2 and it.scale == "absolute"
+    assert (
+        model.fixed_point.iterator is it and it.sigma == 0.2 and it.scale == "absolute"
+    )
     jitterize(model)
     assert model.fixed_point.iterator is it and it.sigma == 0.2
     assert isinstance(jitterize(_gd()).fixed_point.iterator, JitterGDIteration)
@@ -179,11 +195,21 @@ def test_jitterize_finds_nested_models_and_suppress():
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: dinv.optim.HQS(dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True),
-        lambda: dinv.optim.DRS(dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True),
-        lambda: dinv.optim.ADMM(dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True),
-        lambda: dinv.optim.PDCP(dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True),
-        lambda: dinv.optim.FISTA(dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True),
+        lambda: dinv.optim.HQS(
+            dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True
+        ),
+        lambda: dinv.optim.DRS(
+            dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True
+        ),
+        lambda: dinv.optim.ADMM(
+            dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True
+        ),
+        lambda: dinv.optim.PDCP(
+            dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True
+        ),
+        lambda: dinv.optim.FISTA(
+            dinv.optim.L2(), dinv.optim.TVPrior(), g_param=0.1, unfold=True
+        ),
     ],
 )
 def test_jitterize_rejects_other_algorithms(make):
@@ -212,7 +238,10 @@ def test_bad_inputs():
 
 def test_defaults_are_pinned():
     # the iterate rule is the default everywhere (relative stays available, as the paper's code)
-    assert JitterGDIteration().scale == "iterate" and JitterPGDIteration().scale == "iterate"
+    assert (
+        JitterGDIteration().scale == "iterate"
+        and JitterPGDIteration().scale == "iterate"
+    )
     it = jitterize(_gd(), sigma=0.1).fixed_point.iterator
     assert it.scale == "iterate"
     assert JitterGDIteration(scale="relative").scale == "relative"
@@ -269,7 +298,9 @@ def test_gd_noise_scale_is_taken_from_the_explicit_step_output():
         unfold=True,
         custom_init=lambda y, physics: {"est": (torch.ones_like(y),)},
     )
-    jitterize(model, sigma=sigma, scale="iterate", rng=torch.Generator().manual_seed(0)).train()
+    jitterize(
+        model, sigma=sigma, scale="iterate", rng=torch.Generator().manual_seed(0)
+    ).train()
     y = torch.full((2, 1, 64, 64), 10.0)
     physics = dinv.physics.Denoising()
     with torch.no_grad():
@@ -277,7 +308,9 @@ def test_gd_noise_scale_is_taken_from_the_explicit_step_output():
         clean = model.eval()(y, physics)
     assert torch.allclose(clean, torch.full_like(clean, 5.5))
     std = float((noisy - clean).std())
-    assert std == pytest.approx(sigma * 5.5, rel=0.05)  # sigma * max|u|, not sigma * max|x| = 0.1
+    assert std == pytest.approx(
+        sigma * 5.5, rel=0.05
+    )  # sigma * max|u|, not sigma * max|x| = 0.1
 
 
 def test_generator_is_a_deprecated_alias_of_rng():

@@ -18,7 +18,9 @@ def _numpy_forward(x: torch.Tensor, mask: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("mask_type", ["gaussian", "random", "equispaced"])
 def test_dot_test_on_task_mask(mask_type):
-    physics = single_coil_mri(mask_type=mask_type, seed=3)  # the task's default 320 x 320 mask
+    physics = single_coil_mri(
+        mask_type=mask_type, seed=3
+    )  # the task's default 320 x 320 mask
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 2, 320, 320, generator=g, dtype=torch.float64)
     y = torch.randn(2, 2, 320, 320, generator=g, dtype=torch.float64)
@@ -45,7 +47,9 @@ def test_mask_acceleration_and_centre(mask_type):
     assert mask.shape == (2, 320, 320)
     assert torch.equal(mask[0], mask[1])  # same mask on real and imaginary channels
     columns = mask[0, 0]
-    assert torch.equal(mask[0], columns.expand(320, 320))  # 1-D Cartesian: every row alike
+    assert torch.equal(
+        mask[0], columns.expand(320, 320)
+    )  # 1-D Cartesian: every row alike
     assert set(columns.unique().tolist()) <= {0.0, 1.0}
     n_sampled = int(columns.sum())
     # 320 // 4 columns, +-1 for the equispaced rounding
@@ -58,7 +62,9 @@ def test_gaussian_mask_is_variable_density():
     gen = mri_mask_generator((64, 320), seed=0)
     masks = gen.step(batch_size=200)["mask"][:, 0, 0]  # (200, 320)
     density = masks.mean(0)
-    centre_band = density[130:190].mean()  # outside the fixed 12 columns but near the centre
+    centre_band = density[
+        130:190
+    ].mean()  # outside the fixed 12 columns but near the centre
     outer_band = torch.cat([density[:60], density[-60:]]).mean()
     assert centre_band > 2 * outer_band
 
@@ -77,7 +83,9 @@ def test_generator_redraws_per_batch_and_updates_physics():
     second = gen.step(batch_size=4)["mask"]
     assert first.shape == (4, 1, 64, 64)
     assert not torch.equal(first, second)
-    assert len({tuple(m[0, 0].tolist()) for m in first}) > 1  # masks differ within a batch
+    assert (
+        len({tuple(m[0, 0].tolist()) for m in first}) > 1
+    )  # masks differ within a batch
     assert (first[:, 0, 0].sum(-1) == 16).all()
     # same seed, same sequence
     again = mri_mask_generator((64, 64), seed=0).step(batch_size=4)["mask"]
@@ -86,7 +94,9 @@ def test_generator_redraws_per_batch_and_updates_physics():
     physics.update(**gen.step(batch_size=2))
     x = torch.randn(2, 2, 64, 64, generator=torch.Generator().manual_seed(0))
     y = physics(x)
-    assert (y * (1 - physics.mask)).abs().max() == 0  # unsampled columns of each sample are zero
+    assert (
+        y * (1 - physics.mask)
+    ).abs().max() == 0  # unsampled columns of each sample are zero
     assert (y * physics.mask).abs().max() > 0
     assert not torch.equal(physics.mask[0], physics.mask[1])
 
@@ -101,7 +111,9 @@ def test_noise_only_on_sampled_kspace():
     assert abs(float(y[sampled].std()) - 0.05) < 0.003
     # seeded noise is reproducible
     y2 = single_coil_mri(
-        img_size=(128, 128), noise_sigma=0.05, noise_rng=torch.Generator().manual_seed(0)
+        img_size=(128, 128),
+        noise_sigma=0.05,
+        noise_rng=torch.Generator().manual_seed(0),
     )(x)
     assert torch.equal(y, y2)
 

@@ -36,8 +36,12 @@ def test_ricker_matches_closed_form_and_scipy_convention():
     assert w.dtype == torch.float32 and w.shape == (51,)
     np.testing.assert_allclose(w.numpy(), ref / ref.max(), rtol=1e-6, atol=1e-7)
     assert float(w.max()) == 1.0 and int(w.argmax()) == 25
-    we = ricker(50, 4.0, dtype=torch.float64)  # even length: symmetric, peak 1 at both middles
-    assert torch.allclose(we, we.flip(0)) and float(we.max()) == 1.0 and we[24] == we[25]
+    we = ricker(
+        50, 4.0, dtype=torch.float64
+    )  # even length: symmetric, peak 1 at both middles
+    assert (
+        torch.allclose(we, we.flip(0)) and float(we.max()) == 1.0 and we[24] == we[25]
+    )
 
 
 def test_ricker_wavelet_physical_units():
@@ -73,7 +77,9 @@ def test_forward_matches_numpy(method, L):
     physics = SeismicDeconvolution(w, method=method)
     for T in (40, 97):
         x = torch.randn(2, 2, T, 3, generator=g, dtype=torch.float64)
-        np.testing.assert_allclose(physics.A(x).numpy(), numpy_oracle(x, w), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            physics.A(x).numpy(), numpy_oracle(x, w), rtol=1e-10, atol=1e-12
+        )
 
 
 def test_default_wavelet_is_the_papers_operator():
@@ -88,7 +94,9 @@ def test_default_wavelet_is_the_papers_operator():
 @pytest.mark.parametrize("L", [4, 51])
 def test_dot_test_float64(method, L):
     g = torch.Generator().manual_seed(100 + L)
-    physics = SeismicDeconvolution(torch.randn(L, generator=g, dtype=torch.float64), method=method)
+    physics = SeismicDeconvolution(
+        torch.randn(L, generator=g, dtype=torch.float64), method=method
+    )
     x = torch.randn(3, 1, 130, 7, generator=g, dtype=torch.float64)
     u = torch.randn(3, 1, 130, 7, generator=g, dtype=torch.float64)
     lhs = torch.sum(physics.A(x) * u)
@@ -98,7 +106,9 @@ def test_dot_test_float64(method, L):
 
 
 def test_adjoint_equals_transpose_of_dense_matrix():
-    physics = SeismicDeconvolution(torch.arange(1.0, 7.0, dtype=torch.float64), method="fft")
+    physics = SeismicDeconvolution(
+        torch.arange(1.0, 7.0, dtype=torch.float64), method="fft"
+    )
     M = physics.dense_matrix(20)
     # column s of A is A(e_s): build A column by column with the FFT path, an independent route
     eye = (
@@ -115,8 +125,13 @@ def test_methods_agree_across_sizes():
     w = ricker(51, 4.0, dtype=torch.float64)
     for T in (16, 352, 500):
         x = torch.randn(2, 1, T, 5, dtype=torch.float64)
-        outs = [SeismicDeconvolution(w, method=m).A(x) for m in ("dense", "direct", "fft")]
-        adjs = [SeismicDeconvolution(w, method=m).A_adjoint(x) for m in ("dense", "direct", "fft")]
+        outs = [
+            SeismicDeconvolution(w, method=m).A(x) for m in ("dense", "direct", "fft")
+        ]
+        adjs = [
+            SeismicDeconvolution(w, method=m).A_adjoint(x)
+            for m in ("dense", "direct", "fft")
+        ]
         for o in outs[1:]:
             torch.testing.assert_close(o, outs[0], rtol=1e-10, atol=1e-12)
         for o in adjs[1:]:
@@ -131,7 +146,9 @@ def test_long_traces_do_not_build_a_dense_matrix():
     x = torch.randn(1, 1, 4096, 2)
     physics.A_adjoint(physics.A(x))
     assert not any(key[0] == "dense" for key in physics._cache)
-    physics.A(torch.randn(1, 1, 64, 2))  # short traces: the small matrix is cached and reused
+    physics.A(
+        torch.randn(1, 1, 64, 2)
+    )  # short traces: the small matrix is cached and reused
     (key,) = [k for k in physics._cache if k[0] == "dense"]
     cached = physics._cache[key]
     physics.A(torch.randn(3, 1, 64, 5))
@@ -143,9 +160,14 @@ def test_compute_sqnorm_matches_largest_singular_value():
     physics = SeismicDeconvolution()
     T = 96
     sigma_max = torch.linalg.matrix_norm(physics.dense_matrix(T, torch.float64), ord=2)
-    torch.manual_seed(0)  # deepinv's power method draws its start vector from the global RNG
+    torch.manual_seed(
+        0
+    )  # deepinv's power method draws its start vector from the global RNG
     sq = physics.compute_sqnorm(
-        torch.zeros(1, 1, T, 4, dtype=torch.float64), max_iter=500, tol=1e-6, verbose=False
+        torch.zeros(1, 1, T, 4, dtype=torch.float64),
+        max_iter=500,
+        tol=1e-6,
+        verbose=False,
     )
     # a Rayleigh quotient never exceeds the top eigenvalue, and the power method gets close to it
     # (slowly: the Toeplitz operator has many singular values near the largest one)
@@ -171,7 +193,9 @@ def test_noise_models_a_dagger_and_autograd():
     xr = x.clone().requires_grad_(True)
     loss = 0.5 * (physics.A(xr) - y).pow(2).sum()
     loss.backward()
-    torch.testing.assert_close(xr.grad, physics.A_adjoint(physics.A(x) - y), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        xr.grad, physics.A_adjoint(physics.A(x) - y), rtol=1e-4, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("method", ["dense", "direct", "fft"])
@@ -198,7 +222,9 @@ def test_cuda_matches_cpu(method):
     out = gpu.A(x.cuda())
     assert out.device.type == "cuda"
     torch.testing.assert_close(out.cpu(), ref)
-    torch.testing.assert_close(gpu.A_adjoint(x.cuda()).cpu(), physics.to("cpu").A_adjoint(x))
+    torch.testing.assert_close(
+        gpu.A_adjoint(x.cuda()).cpu(), physics.to("cpu").A_adjoint(x)
+    )
 
 
 def test_state_dict_round_trip_and_update_parameters():
@@ -262,4 +288,6 @@ def test_autograd_gradient_is_the_adjoint(method):
     v = torch.randn(2, 1, 50, 3, dtype=torch.float64)
     (physics.A(x) * v).sum().backward()
     torch.testing.assert_close(x.grad, physics.A_adjoint(v))
-    assert torch.autograd.gradcheck(physics.A_adjoint, (v.clone().requires_grad_(True),))
+    assert torch.autograd.gradcheck(
+        physics.A_adjoint, (v.clone().requires_grad_(True),)
+    )

@@ -11,8 +11,12 @@ from deepinv_jitter.robustness import pgd_attack
 @pytest.fixture
 def setup():
     torch.manual_seed(0)
-    physics = dinv.physics.BlurFFT((1, 12, 12), filter=dinv.physics.blur.gaussian_blur(1.0))
-    model = build_unrolled(physics, "seismic", "gd", n_iter=3, stepsize=1.0, hidden=8, depth=3)
+    physics = dinv.physics.BlurFFT(
+        (1, 12, 12), filter=dinv.physics.functional.gaussian_blur(sigma=1.0)
+    )
+    model = build_unrolled(
+        physics, "seismic", "gd", n_iter=3, stepsize=1.0, hidden=8, depth=3
+    )
     for p in model.prior[0].denoiser.parameters():  # a non-trivial (untrained) prior
         torch.nn.init.normal_(p, std=0.1)
     x = torch.rand(3, 1, 12, 12, generator=torch.Generator().manual_seed(1))
@@ -32,7 +36,9 @@ def test_budget_and_beats_random(setup, relative):
     budget = eps * y.flatten(1).norm(dim=1) if relative else torch.full((3,), eps)
     norms = delta.flatten(1).norm(dim=1)
     assert torch.all(norms <= budget * (1 + 1e-5))
-    assert torch.all(norms >= 0.99 * budget)  # the loss grows outward: the attack uses the budget
+    assert torch.all(
+        norms >= 0.99 * budget
+    )  # the loss grows outward: the attack uses the budget
     rnd = torch.randn(y.shape, generator=torch.Generator().manual_seed(0))
     rnd = rnd * (norms / rnd.flatten(1).norm(dim=1)).view(-1, 1, 1, 1)
     adv, ran = _err(model, physics, x, y + delta), _err(model, physics, x, y + rnd)
@@ -58,7 +64,9 @@ def test_mri_attack_touches_only_sampled_kspace():
     mask = torch.zeros(16, 16)
     mask[:, ::3] = 1
     physics = dinv.physics.MRI(mask=mask, img_size=(16, 16))
-    model = build_unrolled(physics, "dncnn", "pgd", n_iter=2, stepsize=1.0, hidden=4, depth=3)
+    model = build_unrolled(
+        physics, "dncnn", "pgd", n_iter=2, stepsize=1.0, hidden=4, depth=3
+    )
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.1)
     x = torch.randn(2, 2, 16, 16, generator=torch.Generator().manual_seed(0))
@@ -67,7 +75,9 @@ def test_mri_attack_touches_only_sampled_kspace():
     unsampled = (physics.mask == 0).expand_as(delta)
     assert delta[unsampled].abs().max() == 0
     assert delta[~unsampled].abs().sum() > 0
-    assert torch.all(delta.flatten(1).norm(dim=1) <= 0.2 * y.flatten(1).norm(dim=1) * (1 + 1e-5))
+    assert torch.all(
+        delta.flatten(1).norm(dim=1) <= 0.2 * y.flatten(1).norm(dim=1) * (1 + 1e-5)
+    )
 
 
 def test_bad_inputs(setup):

@@ -67,13 +67,20 @@ def test_gaussian_and_attack_psnr_match_the_budget_oracle():
     x = _x()
     physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(0.0))
     eps = 0.3
-    r = evaluate_robustness(Identity(), physics, x, eps=eps, attack_steps=5, curve_eps=[0.0, eps])
+    r = evaluate_robustness(
+        Identity(), physics, x, eps=eps, attack_steps=5, curve_eps=[0.0, eps]
+    )
     assert r.conditions["gaussian"]["psnr"] == pytest.approx(
         _psnr_oracle(x, torch.tensor(eps**2)), abs=1e-3
     )
-    assert r.conditions["adversarial"]["psnr"] >= _psnr_oracle(x, torch.tensor(eps**2)) - 1e-3
+    assert (
+        r.conditions["adversarial"]["psnr"]
+        >= _psnr_oracle(x, torch.tensor(eps**2)) - 1e-3
+    )
     assert r.curve["eps"] == [0.0, eps]
-    assert r.curve["psnr"][1] == pytest.approx(r.conditions["adversarial"]["psnr"], abs=1e-6)
+    assert r.curve["psnr"][1] == pytest.approx(
+        r.conditions["adversarial"]["psnr"], abs=1e-6
+    )
     assert "ood" not in r.conditions
 
 
@@ -87,7 +94,9 @@ def test_attack_reaches_the_worst_case_of_a_biased_identity():
     def model(y, physics):
         return y + bias
 
-    r = evaluate_robustness(model, physics, x, eps=eps, attack_steps=10, curve_eps=[eps])
+    r = evaluate_robustness(
+        model, physics, x, eps=eps, attack_steps=10, curve_eps=[eps]
+    )
     c_norm = bias * math.sqrt(x[0].numel())
     oracle = _psnr_oracle(x, torch.tensor((c_norm + eps) ** 2))
     assert r.conditions["adversarial"]["psnr"] == pytest.approx(oracle, abs=0.05)
@@ -108,7 +117,11 @@ class Sharpen(torch.nn.Module):
 
 def test_attack_beats_gaussian_and_is_deterministic():
     t = torch.linspace(0, 1, 24)
-    x = (torch.sin(3 * t)[:, None] * torch.cos(2 * t)[None, :]).expand(3, 1, 24, 24).clone()
+    x = (
+        (torch.sin(3 * t)[:, None] * torch.cos(2 * t)[None, :])
+        .expand(3, 1, 24, 24)
+        .clone()
+    )
     physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(0.01))
     model = Sharpen()
     kw = dict(eps=0.5, attack_steps=10, curve_eps=[0.0, 0.25, 0.5], seed=3)
@@ -116,7 +129,9 @@ def test_attack_beats_gaussian_and_is_deterministic():
     r2 = evaluate_robustness(model, physics, x, **kw)
     assert r1.to_dict() == r2.to_dict()
     c = r1.conditions
-    assert c["adversarial"]["psnr"] < c["gaussian"]["psnr"] - 1.5  # oracle: at most 4.8 dB
+    assert (
+        c["adversarial"]["psnr"] < c["gaussian"]["psnr"] - 1.5
+    )  # oracle: at most 4.8 dB
     assert c["gaussian"]["psnr"] <= c["in_distribution"]["psnr"] + 1e-6
     assert r1.curve["psnr"] == sorted(r1.curve["psnr"], reverse=True)
     assert all(math.isfinite(v) for d in c.values() for v in d.values())
@@ -139,7 +154,9 @@ def test_ood_edit_is_scored_against_the_edited_image():
         calls["gen"] = rng
         return x + 0.5
 
-    r = evaluate_robustness(Identity(), physics, x, eps=0.1, ood_edit=edit, curve_eps=[0.0])
+    r = evaluate_robustness(
+        Identity(), physics, x, eps=0.1, ood_edit=edit, curve_eps=[0.0]
+    )
     assert isinstance(calls["gen"], torch.Generator)
     # the identity reconstructs the edited image exactly (PSNR capped by deepinv's 1e-8 floor)
     assert r.conditions["ood"]["psnr"] > 70
@@ -150,7 +167,9 @@ def test_gaussian_perturbation_budget_relative_and_mask():
     y = torch.randn(3, 2, 8, 8)
     g = torch.Generator().manual_seed(0)
     d = gaussian_perturbation(y, 0.2, relative=True, rng=g)
-    assert torch.allclose(d.flatten(1).norm(dim=1), 0.2 * y.flatten(1).norm(dim=1), rtol=1e-5)
+    assert torch.allclose(
+        d.flatten(1).norm(dim=1), 0.2 * y.flatten(1).norm(dim=1), rtol=1e-5
+    )
     mask = torch.zeros(1, 1, 8, 8)
     mask[..., ::2] = 1
     d = gaussian_perturbation(y, 1.0, mask=mask, rng=g)
@@ -195,8 +214,12 @@ def test_average_case_is_a_monte_carlo_mean_over_draws():
         d = gaussian_perturbation(x, 0.5, rng=gen)
         draws.append(psnr(model(x + d, physics), x))
     draws = torch.stack(draws)  # (64, B)
-    assert one.conditions["gaussian"]["psnr"] == pytest.approx(float(draws[0].mean()), abs=1e-4)
-    assert many.conditions["gaussian"]["psnr"] == pytest.approx(float(draws.mean()), abs=1e-4)
+    assert one.conditions["gaussian"]["psnr"] == pytest.approx(
+        float(draws[0].mean()), abs=1e-4
+    )
+    assert many.conditions["gaussian"]["psnr"] == pytest.approx(
+        float(draws.mean()), abs=1e-4
+    )
     sem = float((draws.var(0) / 64).sum().sqrt() / x.shape[0])
     assert many.conditions["gaussian"]["psnr_draw_sem"] == pytest.approx(sem, rel=1e-3)
     assert one.conditions["gaussian"]["psnr_draw_sem"] == 0.0
@@ -211,9 +234,13 @@ def test_attack_curve_starts_at_the_clean_psnr_and_does_not_rise():
     r = evaluate_robustness(
         Sharpen(), physics, x, eps=0.4, attack_steps=5, curve_eps=[0.0, 0.1, 0.2, 0.4]
     )
-    assert r.curve["psnr"][0] == pytest.approx(r.conditions["in_distribution"]["psnr"], abs=1e-9)
+    assert r.curve["psnr"][0] == pytest.approx(
+        r.conditions["in_distribution"]["psnr"], abs=1e-9
+    )
     assert all(a >= b for a, b in zip(r.curve["psnr"], r.curve["psnr"][1:]))
-    assert r.curve["psnr"][-1] == pytest.approx(r.conditions["adversarial"]["psnr"], abs=1e-6)
+    assert r.curve["psnr"][-1] == pytest.approx(
+        r.conditions["adversarial"]["psnr"], abs=1e-6
+    )
 
 
 def test_non_finite_reconstruction_is_an_error():

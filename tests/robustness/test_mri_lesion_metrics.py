@@ -12,7 +12,9 @@ from deepinv_jitter.robustness.shifts import add_lesion
 def _phantom(batch=2, size=64, complex_=True):
     # A bright disc of "anatomy" with a smooth phase, on a zero background.
     rr, cc = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    disc = (((rr - size / 2) ** 2 + (cc - size / 2) ** 2) < (0.35 * size) ** 2).float() * 0.8
+    disc = (
+        ((rr - size / 2) ** 2 + (cc - size / 2) ** 2) < (0.35 * size) ** 2
+    ).float() * 0.8
     phase = 0.02 * (rr + cc).float()
     x = torch.stack([disc * torch.cos(phase), disc * torch.sin(phase)])
     x = x.unsqueeze(0).repeat(batch, 1, 1, 1)
@@ -104,7 +106,9 @@ def test_magnitude_psnr_matches_formula():
     expected = 10 * torch.log10(m.flatten(1).amax(1) ** 2 / mse)
     torch.testing.assert_close(MagnitudePSNR()(x_net, x), expected, atol=1e-3, rtol=0)
     fixed = 10 * torch.log10(1.0 / mse)
-    torch.testing.assert_close(MagnitudePSNR(max_pixel=1.0)(x_net, x), fixed, atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        MagnitudePSNR(max_pixel=1.0)(x_net, x), fixed, atol=1e-3, rtol=0
+    )
 
 
 def test_metrics_ignore_a_global_phase_and_accept_real_images():
@@ -133,7 +137,9 @@ def test_magnitude_ssim_window_and_range():
     assert ssim.shape == (2,) and (ssim < 0.95).all() and (ssim > 0).all()
     torch.testing.assert_close(MagnitudeSSIM()(x, x), torch.ones(2), atol=1e-3, rtol=0)
     # scaling both images leaves SSIM unchanged with the per-image data range
-    torch.testing.assert_close(MagnitudeSSIM()(3 * noisy, 3 * x), ssim, atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        MagnitudeSSIM()(3 * noisy, 3 * x), ssim, atol=1e-4, rtol=0
+    )
     # a different window gives a different value
     assert not torch.allclose(MagnitudeSSIM(torchmetric_kwargs={})(noisy, x), ssim)
 

@@ -25,7 +25,11 @@ needs_gloo = pytest.mark.skipif(
     reason="torch.distributed with the gloo backend is not available",
 )
 
-N_TRAIN, N_EVAL, EPOCHS = 8, 5, 2  # 5 eval samples: unequal shards (3 + 2) test exact averaging
+N_TRAIN, N_EVAL, EPOCHS = (
+    8,
+    5,
+    2,
+)  # 5 eval samples: unequal shards (3 + 2) test exact averaging
 
 
 def _problem():
@@ -36,7 +40,7 @@ def _problem():
     x_eval = torch.rand(N_EVAL, 1, 8, 8, generator=g)
     # noise-free blur: measurements do not depend on any rank's random stream
     physics = dinv.physics.BlurFFT(
-        (1, 8, 8), filter=dinv.physics.blur.gaussian_blur(1.0), device="cpu"
+        (1, 8, 8), filter=dinv.physics.functional.gaussian_blur(sigma=1.0), device="cpu"
     )
     return physics, x_train, x_eval
 
@@ -45,8 +49,8 @@ def _train(mode, batch_size, save_path=None, sigma=0.2):
     """Train a tiny unrolled GD net; the same initial weights in every process."""
     import deepinv as dinv
 
-    from deepinv_jitter.training import DistributedJitterTrainer as JitterTrainer
     from deepinv_jitter.models import build_unrolled
+    from deepinv_jitter.training import DistributedJitterTrainer as JitterTrainer
 
     physics, x_train, x_eval = _problem()
     torch.manual_seed(0)
@@ -103,7 +107,8 @@ def _worker(out: str) -> None:
             "ddp": trainer._ddp_active,
             "test": trainer.test(
                 torch.utils.data.DataLoader(
-                    __import__("deepinv").datasets.TensorDataset(x=_problem()[2]), batch_size=2
+                    __import__("deepinv").datasets.TensorDataset(x=_problem()[2]),
+                    batch_size=2,
                 ),
                 compare_no_learning=False,
             ),
@@ -115,9 +120,20 @@ def _torchrun(args, tmp_path, timeout=240):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+    ]
     return subprocess.run(
-        cmd + args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
+        cmd + args,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -170,7 +186,9 @@ def test_mse_two_processes_match_one_process_on_same_global_batch(ranks):
     # metrics averaged over all ranks: equal on both ranks and equal to the single process's
     # (5 eval samples split 3 + 2: a plain mean of rank means would differ)
     assert r0["mse"]["eval_psnr"] == r1["mse"]["eval_psnr"]
-    for a, b in zip(r0["mse"]["eval_psnr"], trainer.eval_metrics_history["PSNR"], strict=True):
+    for a, b in zip(
+        r0["mse"]["eval_psnr"], trainer.eval_metrics_history["PSNR"], strict=True
+    ):
         assert abs(a - b) < 1e-3
     for a, b in zip(r0["mse"]["loss"], trainer.loss_history["SupLoss"], strict=True):
         assert abs(a - b) < 1e-5 * max(1.0, abs(b))
@@ -181,9 +199,13 @@ def test_mse_two_processes_match_one_process_on_same_global_batch(ranks):
         ),
         compare_no_learning=False,
     )
-    assert r0["mse"]["test"]["PSNR"] == pytest.approx(r1["mse"]["test"]["PSNR"], abs=1e-9)
+    assert r0["mse"]["test"]["PSNR"] == pytest.approx(
+        r1["mse"]["test"]["PSNR"], abs=1e-9
+    )
     assert r0["mse"]["test"]["PSNR"] == pytest.approx(single_test["PSNR"], abs=1e-3)
-    assert r0["mse"]["test"]["PSNR"] == pytest.approx(r0["mse"]["eval_psnr"][-1], abs=1e-9)
+    assert r0["mse"]["test"]["PSNR"] == pytest.approx(
+        r0["mse"]["eval_psnr"][-1], abs=1e-9
+    )
 
 
 @needs_gloo
@@ -192,7 +214,11 @@ def test_checkpoints_written_by_rank_zero_only(ranks):
     out, (r0, r1) = ranks
     folders = list((out / "ckpt_sgd_jitter").iterdir())
     assert len(folders) == 1, folders  # one timestamped folder, not one per rank
-    assert r0["sgd_jitter"]["save_path"] == r1["sgd_jitter"]["save_path"] == str(folders[0])
+    assert (
+        r0["sgd_jitter"]["save_path"]
+        == r1["sgd_jitter"]["save_path"]
+        == str(folders[0])
+    )
     ckpt = torch.load(folders[0] / f"ckp_{EPOCHS - 1}.pth.tar", weights_only=False)
     for k, v in ckpt["state_dict"].items():
         assert torch.equal(v, r0["sgd_jitter"]["state_dict"][k])
@@ -241,21 +267,32 @@ def test_cli_train_under_torchrun(tmp_path):
 
 
 def test_shards_partition_and_reshuffle():
-    from deepinv_jitter.training.distributed import EpochDistributedSampler, shard_dataloader
+    from deepinv_jitter.training.distributed import (
+        EpochDistributedSampler,
+        shard_dataloader,
+    )
 
     loader = torch.utils.data.DataLoader(
-        list(range(10)), batch_size=3, shuffle=True, generator=torch.Generator().manual_seed(5)
+        list(range(10)),
+        batch_size=3,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(5),
     )
     shards = [shard_dataloader(loader, r, 2) for r in range(2)]
     assert all(isinstance(s.sampler, EpochDistributedSampler) for s in shards)
-    assert all(s.sampler.seed == 5 for s in shards)  # the loader's seed, the same on every rank
+    assert all(
+        s.sampler.seed == 5 for s in shards
+    )  # the loader's seed, the same on every rank
     epochs = [[torch.cat(list(s)).tolist() for s in shards] for _ in range(2)]
     for e in epochs:
         assert sorted(e[0] + e[1]) == list(range(10))  # 10 = 2 x 5: no padding needed
     assert epochs[0] != epochs[1]  # reshuffled each epoch
     # evaluation shards: exact partition, no padding, even for unequal sizes
     ev = torch.utils.data.DataLoader(list(range(5)), batch_size=2)
-    parts = [torch.cat(list(shard_dataloader(ev, r, 2, pad=False))).tolist() for r in range(2)]
+    parts = [
+        torch.cat(list(shard_dataloader(ev, r, 2, pad=False))).tolist()
+        for r in range(2)
+    ]
     assert parts == [[0, 2, 4], [1, 3]]
     # one process: the loader itself
     assert shard_dataloader(loader, 0, 1) is loader
@@ -267,7 +304,11 @@ def test_single_process_is_not_distributed():
     assert not init_distributed("cpu")
     assert rank_device("cpu") == torch.device("cpu")
     model, trainer, _ = _train("mse", batch_size=4)
-    assert not trainer._ddp_active and trainer.world_size == 1 and trainer._ddp_model is None
+    assert (
+        not trainer._ddp_active
+        and trainer.world_size == 1
+        and trainer._ddp_model is None
+    )
     with pytest.raises(RuntimeError, match="distributed=True"):
         _train_required()
     with pytest.raises(ValueError, match="distributed"):

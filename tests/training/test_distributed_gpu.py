@@ -72,7 +72,10 @@ def test_device_cuda_moves_everything(task_name, mode, tmp_path):
     y = task.physics(x)
     assert trainer.perturb_measurement(x, y, task.physics).device.type == "cuda"
     trained = trainer.train()
-    assert all(p.device.type == "cuda" and torch.isfinite(p).all() for p in trained.parameters())
+    assert all(
+        p.device.type == "cuda" and torch.isfinite(p).all()
+        for p in trained.parameters()
+    )
     # the CLI's function end to end on the GPU
     model, secs = train_mode(task, mode, tmp_path, progress=False, log=lambda *a: None)
     assert secs > 0 and next(model.parameters()).device.type == "cuda"
@@ -82,12 +85,37 @@ def test_torchrun_one_process_uses_nccl(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"]
-    cmd += ["-m", "deepinv_jitter", "train", "--task", "seismic", "--mode", "sgd_jitter"]
-    cmd += ["--preset", "smoke", "--set", "epochs=1", "--device", "cuda", "--out", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=1",
+    ]
+    cmd += [
+        "-m",
+        "deepinv_jitter",
+        "train",
+        "--task",
+        "seismic",
+        "--mode",
+        "sgd_jitter",
+    ]
+    cmd += [
+        "--preset",
+        "smoke",
+        "--set",
+        "epochs=1",
+        "--device",
+        "cuda",
+        "--out",
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
     assert "world size 1" in log and "backend nccl" in log and "device cuda:0" in log
-    ckpt = torch.load(tmp_path / "checkpoint_last.pt", weights_only=False, map_location="cpu")
+    ckpt = torch.load(
+        tmp_path / "checkpoint_last.pt", weights_only=False, map_location="cpu"
+    )
     assert ckpt["world_size"] == 1

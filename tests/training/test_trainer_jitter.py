@@ -16,18 +16,28 @@ warnings.filterwarnings("ignore", category=UserWarning)
 def _model(seed=0, algo="gd"):
     torch.manual_seed(seed)
     return build_unrolled(
-        dinv.physics.Denoising(), "seismic", algo, n_iter=2, stepsize=0.5, hidden=4, depth=2
+        dinv.physics.Denoising(),
+        "seismic",
+        algo,
+        n_iter=2,
+        stepsize=0.5,
+        hidden=4,
+        depth=2,
     )
 
 
 def _physics():
-    return dinv.physics.Denoising(dinv.physics.GaussianNoise(0.1, rng=torch.Generator()))
+    return dinv.physics.Denoising(
+        dinv.physics.GaussianNoise(0.1, rng=torch.Generator())
+    )
 
 
 def _offline(n=8, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n, 1, 8, 8, generator=g)
-    return dinv.datasets.TensorDataset(x=x, y=x + 0.1 * torch.randn(x.shape, generator=g))
+    return dinv.datasets.TensorDataset(
+        x=x, y=x + 0.1 * torch.randn(x.shape, generator=g)
+    )
 
 
 def _loader(ds, bs=4):
@@ -77,7 +87,9 @@ class Spy(dinv.models.Reconstructor):
 def test_each_mode_trains(mode):
     model = _model()
     before = _params(model)
-    tr = _trainer(model, mode, epochs=2, attack_steps=2, attack_eps=0.5, jitter_sigma=0.3)
+    tr = _trainer(
+        model, mode, epochs=2, attack_steps=2, attack_eps=0.5, jitter_sigma=0.3
+    )
     tr.train()
     assert not torch.equal(before, _params(model))
     hist = tr.loss_history["SupLoss"]
@@ -88,17 +100,25 @@ def test_sgd_jitter_changes_training_and_mse_ignores_jitterized_noise():
     ref, jit, mse = _model(), _model(), jitterize(_model(), sigma=1.0)
     _trainer(ref, "mse").train()
     _trainer(jit, "sgd_jitter", jitter_sigma=0.5).train()
-    _trainer(mse, "mse").train()  # a jitterized model with sigma=1 trains noise-free in mse mode
+    _trainer(
+        mse, "mse"
+    ).train()  # a jitterized model with sigma=1 trains noise-free in mse mode
     assert torch.equal(_params(ref), _params(mse))
     assert not torch.allclose(_params(ref), _params(jit))
     it = jit.fixed_point.iterator
-    assert it.sigma == 0.5 and it.scale == "iterate" and mse.fixed_point.iterator.sigma == 1.0
+    assert (
+        it.sigma == 0.5
+        and it.scale == "iterate"
+        and mse.fixed_point.iterator.sigma == 1.0
+    )
 
 
 @pytest.mark.parametrize("mode", ["sgd_jitter", "input_jitter", "adversarial"])
 def test_test_twice_identical_and_eval_losses_clean(mode):
     model = _model()
-    tr = _trainer(model, mode, jitter_sigma=1.0, input_sigma=0.5, compute_eval_losses=True)
+    tr = _trainer(
+        model, mode, jitter_sigma=1.0, input_sigma=0.5, compute_eval_losses=True
+    )
     tr.attack_steps = 2
     tr.train()
     ds = _offline(seed=3)
@@ -195,7 +215,9 @@ def test_online_physics_generator_several_loaders_mixed_precision():
     before = _params(model)
     ds1 = dinv.datasets.TensorDataset(x=torch.rand(4, 1, 8, 8))
     ds2 = dinv.datasets.TensorDataset(x=torch.rand(4, 1, 8, 8))
-    gen = dinv.physics.generator.SigmaGenerator(0.01, 0.2, rng=torch.Generator().manual_seed(0))
+    gen = dinv.physics.generator.SigmaGenerator(
+        0.01, 0.2, rng=torch.Generator().manual_seed(0)
+    )
     tr = JitterTrainer(
         model,
         [_physics(), _physics()],
@@ -213,7 +235,9 @@ def test_online_physics_generator_several_loaders_mixed_precision():
         jitter_scale="iterate",
     )
     tr.train()
-    assert torch.all(torch.isfinite(_params(model))) and not torch.equal(before, _params(model))
+    assert torch.all(torch.isfinite(_params(model))) and not torch.equal(
+        before, _params(model)
+    )
 
 
 @pytest.mark.gpu
@@ -228,7 +252,9 @@ def test_defaults_are_pinned():
     tr = _trainer(_model())
     assert tr.jitter_scale == "iterate" and tr.attack_step_size is None
     tr = _trainer(Spy(), "adversarial", attack_steps=4)
-    assert tr.effective_attack_step_size == pytest.approx(2.5 / 4)  # Madry's, as pgd_attack
+    assert tr.effective_attack_step_size == pytest.approx(
+        2.5 / 4
+    )  # Madry's, as pgd_attack
 
 
 def test_adversarial_training_attacks_the_measurement_and_keeps_the_target(monkeypatch):
@@ -247,8 +273,14 @@ def test_adversarial_training_attacks_the_measurement_and_keeps_the_target(monke
     assert len(calls) == 2
     for i, (x, y, kw) in enumerate(calls):
         assert torch.equal(x, ds.x[4 * i : 4 * i + 4])  # the target
-        assert torch.equal(y, ds.y[4 * i : 4 * i + 4])  # the measurement that is perturbed
-        assert kw["eps"] == 0.3 and kw["steps"] == 3 and kw["step_size"] == pytest.approx(2.5 / 3)
+        assert torch.equal(
+            y, ds.y[4 * i : 4 * i + 4]
+        )  # the measurement that is perturbed
+        assert (
+            kw["eps"] == 0.3
+            and kw["steps"] == 3
+            and kw["step_size"] == pytest.approx(2.5 / 3)
+        )
 
 
 @pytest.mark.parametrize("mode", ["input_jitter", "adversarial"])
@@ -289,9 +321,13 @@ def test_resume_restores_every_random_state(tmp_path):
     """Online measurement noise, shuffled order and input noise: a resumed run is bit-identical."""
 
     def run(epochs, save=None, ckpt=None, seed=0):
-        torch.manual_seed(seed)  # the global state a resumed process starts with must not matter
+        torch.manual_seed(
+            seed
+        )  # the global state a resumed process starts with must not matter
         model = _model(seed=0 if ckpt is None else 9)
-        ds = dinv.datasets.TensorDataset(x=torch.rand(8, 1, 8, 8, generator=torch.Generator()))
+        ds = dinv.datasets.TensorDataset(
+            x=torch.rand(8, 1, 8, 8, generator=torch.Generator())
+        )
         loader = torch.utils.data.DataLoader(
             ds, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(3)
         )

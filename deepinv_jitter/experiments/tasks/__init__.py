@@ -75,5 +75,7 @@ def get_task(
     spec = get_spec(name)
     if data_root is not None and not Path(data_root).exists():
         raise FileNotFoundError(f"data_root {str(data_root)!r} does not exist")
-    config = spec.config(preset, data_root=data_root, seed=seed, device=device, **overrides)
+    config = spec.config(
+        preset, data_root=data_root, seed=seed, device=device, **overrides
+    )
     return Task(spec, config)

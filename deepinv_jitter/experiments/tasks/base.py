@@ -59,7 +59,9 @@ def _size(v, name):
         or len(v) != 2
         or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in v)
     ):
-        raise ValueError(f"{name} must be a pair of positive integers (H, W), got {v!r}")
+        raise ValueError(
+            f"{name} must be a pair of positive integers (H, W), got {v!r}"
+        )
     return tuple(v)
 
 
@@ -67,17 +69,23 @@ def _budgets(v, name):
     if v is None:
         return None
     if not isinstance(v, (tuple, list)) or not v:
-        raise ValueError(f"{name} must be a non-empty list of budgets >= 0 or None, got {v!r}")
+        raise ValueError(
+            f"{name} must be a non-empty list of budgets >= 0 or None, got {v!r}"
+        )
     return [check_number(e, name, low=0) for e in v]
 
 
 def _device(v, name):
     if not isinstance(v, str):
-        raise ValueError(f"{name} must be a device name such as 'cpu' or 'cuda', got {v!r}")
+        raise ValueError(
+            f"{name} must be a device name such as 'cpu' or 'cuda', got {v!r}"
+        )
     try:
         torch.device(v)
     except RuntimeError:
-        raise ValueError(f"{name} must be a device name such as 'cpu' or 'cuda', got {v!r}") from None
+        raise ValueError(
+            f"{name} must be a device name such as 'cpu' or 'cuda', got {v!r}"
+        ) from None
     return v
 
 
@@ -108,6 +116,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "lr": _float(0, strict=True),
     "n_train": _int(1),
     "n_test": _int(1),
+    "precision": _choice(("fp32", "bf16", "fp16")),
 }
 
 
@@ -147,6 +156,8 @@ class TaskConfig:
     :param float lr: Adam learning rate (cosine-annealed to zero over ``epochs``).
     :param int n_train: training images.
     :param int n_test: test images.
+    :param str precision: training precision, ``"fp32"``, ``"bf16"`` or ``"fp16"`` (mixed
+        precision through deepinv's Trainer; noise, attacks and metrics stay in float32).
     :param dict options: task-specific settings declared by the task's :class:`TaskSpec`.
     :raises ValueError: a setting of the wrong type or out of range, naming it.
 
@@ -184,11 +195,14 @@ class TaskConfig:
     lr: float = 1e-3
     n_train: int = 64
     n_test: int = 16
+    precision: str = "fp32"
     options: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.preset not in PRESET_NAMES:
-            raise ValueError(f"preset must be one of {', '.join(PRESET_NAMES)}; got {self.preset!r}")
+            raise ValueError(
+                f"preset must be one of {', '.join(PRESET_NAMES)}; got {self.preset!r}"
+            )
         for key, check in _CHECKS.items():
             value = check(getattr(self, key), key)
             object.__setattr__(self, key, value)
@@ -315,13 +329,19 @@ class TaskSpec:
         :raises ValueError: an unknown preset or setting, or a bad value.
         """
         if preset not in PRESET_NAMES:
-            raise ValueError(f"preset must be one of {', '.join(PRESET_NAMES)}; got {preset!r}")
+            raise ValueError(
+                f"preset must be one of {', '.join(PRESET_NAMES)}; got {preset!r}"
+            )
         allowed = set(TaskConfig.setting_names()) | set(self.options)
         unknown = set(overrides) - allowed
         if unknown:
-            raise ValueError(f"unknown task settings {sorted(unknown)}; allowed: {sorted(allowed)}")
+            raise ValueError(
+                f"unknown task settings {sorted(unknown)}; allowed: {sorted(allowed)}"
+            )
         merged = {**self.defaults, **self.presets[preset], **overrides}
-        options = {k: merged.pop(k) if k in merged else v for k, v in self.options.items()}
+        options = {
+            k: merged.pop(k) if k in merged else v for k, v in self.options.items()
+        }
         options = {k: _check_option(k, v, self.options[k]) for k, v in options.items()}
         return TaskConfig(name=self.name, preset=preset, options=options, **merged)
 
@@ -337,7 +357,9 @@ def check_mode(mode: str) -> str:
     'mse'
     """
     if mode not in TRAINING_MODES:
-        raise ValueError(f"mode must be one of {', '.join(TRAINING_MODES)}; got {mode!r}")
+        raise ValueError(
+            f"mode must be one of {', '.join(TRAINING_MODES)}; got {mode!r}"
+        )
     return mode
 
 
@@ -360,7 +382,9 @@ class Task:
     ((64, 64), 'smoke', 0.2)
     """
 
-    def __init__(self, spec: TaskSpec, config: TaskConfig, data: TaskData | None = None):
+    def __init__(
+        self, spec: TaskSpec, config: TaskConfig, data: TaskData | None = None
+    ):
         self.spec = spec
         self.config = config
         self._data = data if data is not None else spec.build_data(config)
@@ -375,7 +399,9 @@ class Task:
                 return config.options[key]
             if hasattr(config, key):
                 return getattr(config, key)
-        raise AttributeError(f"{type(self).__name__} has no attribute or setting {key!r}")
+        raise AttributeError(
+            f"{type(self).__name__} has no attribute or setting {key!r}"
+        )
 
     def __repr__(self) -> str:
         return f"Task({self.name!r}, preset={self.preset!r}, seed={self.seed}, data={self.data!r})"
@@ -486,4 +512,3 @@ class Task:
         config = self.config.replace(**changes)
         rebuild = set(changes) & (set(self.spec.data_settings) | set(config.options))
         return Task(self.spec, config, None if rebuild else self._data)
-

@@ -78,7 +78,10 @@ def build_data(config) -> TaskData:
 
     img_size = tuple(config.img_size)
     physics = single_coil_mri(
-        img_size=img_size, noise_sigma=config.noise_sigma, seed=config.seed, device=config.device
+        img_size=img_size,
+        noise_sigma=config.noise_sigma,
+        seed=config.seed,
+        device=config.device,
     )
     if config.data_root is not None:
         from ...datasets.mri import FastMRISingleCoilDataset
@@ -95,7 +98,9 @@ def build_data(config) -> TaskData:
             train = torch.utils.data.Subset(train, range(config.n_train))
         if len(test) > config.n_test:
             step = len(test) / config.n_test
-            test = torch.utils.data.Subset(test, [int(i * step) for i in range(config.n_test)])
+            test = torch.utils.data.Subset(
+                test, [int(i * step) for i in range(config.n_test)]
+            )
         description = f"embedded anatomy {img_size[0]}x{img_size[1]}"
     return TaskData(physics, train, test, add_lesion, description)
 

@@ -93,11 +93,15 @@ def build_data(config) -> TaskData:
         description = f"segy:{config.data_root}"
     else:
         seed = config.seed
-        train = SyntheticSeismicDataset(config.n_train, n_time=n_time, n_traces=n_traces, seed=seed)
+        train = SyntheticSeismicDataset(
+            config.n_train, n_time=n_time, n_traces=n_traces, seed=seed
+        )
         test = SyntheticSeismicDataset(
             config.n_test, n_time=n_time, n_traces=n_traces, seed=seed + 10_000
         )
-        description = f"synthetic layered reflectivity {n_time}x{n_traces} (seed {seed})"
+        description = (
+            f"synthetic layered reflectivity {n_time}x{n_traces} (seed {seed})"
+        )
     return TaskData(physics, train, test, add_flat_segment, description)
 
 
