@@ -1,4 +1,5 @@
-"""Datasets: synthetic and SEG-Y seismic sections, embedded and fastMRI MRI slices.
+"""Datasets: synthetic and SEG-Y seismic sections, embedded and fastMRI MRI slices, and the
+Gaussian signal model of the denoising toy with its exact oracle.
 
 Every dataset returns ground truth ``x`` only, so deepinv's ``Trainer(online_measurements=True)`` and
 :func:`deepinv.datasets.generate_dataset` both work with it.
@@ -6,10 +7,14 @@ Every dataset returns ground truth ``x`` only, so deepinv's ``Trainer(online_mea
 
 from .mri import EmbeddedMRIDataset, FastMRISingleCoilDataset
 from .seismic import SegyDataset, SyntheticSeismicDataset
+from .toy import GaussianSubspaceModel, MMSEReconstructor, ToySignalDataset
 
 __all__ = [
     "SyntheticSeismicDataset",
     "SegyDataset",
     "EmbeddedMRIDataset",
     "FastMRISingleCoilDataset",
+    "GaussianSubspaceModel",
+    "ToySignalDataset",
+    "MMSEReconstructor",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -51,6 +52,20 @@ def _log_distributed(log: Callable) -> None:
             f"torch.distributed: world size {torch.distributed.get_world_size()}, "
             f"rank {torch.distributed.get_rank()}"
         )
+
+
+@contextmanager
+def _threads(n: int | None):
+    """Run with ``n`` CPU threads (``None``: unchanged), restored afterwards."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _usable(path: Path, task, mode: str, retrain_on_mismatch: bool, log: Callable):
@@ -137,7 +152,7 @@ def train_mode(
         scheduler=scheduler,
         train_dataloader=task.train_loader(),
         epochs=task.epochs,
-        online_measurements=True,
+        online_measurements=task.online_measurements,
         device=task.device,
         save_path=None,
         ckpt_pretrained=ckpt_pretrained,
@@ -145,6 +160,8 @@ def train_mode(
         verbose=progress,
         show_progress_bar=progress,
         freq_update_progress_bar=4,
+        # about 50 checkpoints a run at most (long runs of tiny epochs: the toy task)
+        ckp_interval=max(1, task.epochs // 50),
         jitter_seed=task.seed,
         non_blocking_transfers=torch.device(task.device).type == "cuda",
         mixed_precision=False if task.precision == "fp32" else task.precision,
@@ -156,7 +173,8 @@ def train_mode(
     out_dir.mkdir(parents=True, exist_ok=True)
     _log_distributed(log)
     t0 = time.time()
-    model = trainer.train()
+    with _threads(task.threads):
+        model = trainer.train()
     seconds = seconds_before + (time.time() - t0)
     _check_finite(model, mode)
     meta = dict(meta, train_seconds=seconds, epochs_done=task.epochs, complete=True)
@@ -205,7 +223,8 @@ def evaluate_model(task, model, progress: bool = True, **changes) -> RobustnessR
     )
     kwargs.update(changes)
     data = kwargs.pop("data")
-    return evaluate_robustness(model, task.physics, data, **kwargs)
+    with _threads(task.threads):
+        return evaluate_robustness(model, task.physics, data, **kwargs)
 
 
 def evaluate_checkpoint(

@@ -14,6 +14,9 @@ Public names and signatures:
   denoiser ``D(x) = x - N(x)`` (optionally ``x - N([x, x0])``, the paper's ``(y, x_k)`` conditioning).
 - ``DnCNNPrior(channels=2, hidden=32, depth=8, kernel_size=3)``: DnCNN-style residual denoiser for
   MRI images as 2 real channels (no batch norm).
+- ``LinearDenoiser(n, init="identity")``, ``MLPDenoiser(n, hidden=128, depth=2)``: priors on
+  flattened signals for the denoising toy (a linear prior makes the unrolled network linear in
+  ``y``, the case the theory treats exactly).
 - ``initial_iterate(y, physics, init="auto")``, ``estimate_stepsize(physics, x_shape, n_power_iter=50,
   seed=0)``: helpers used by the builder.
 
@@ -27,6 +30,7 @@ The last layer of each prior starts at zero, so an untrained model is plain (pro
 torch.Size([1, 1, 16, 16])
 """
 
+from .linear import LinearDenoiser, MLPDenoiser
 from .priors import DnCNNPrior, SeismicCNN
 from .unrolled import build_unrolled, estimate_stepsize, initial_iterate
 
@@ -34,6 +38,8 @@ __all__ = [
     "build_unrolled",
     "SeismicCNN",
     "DnCNNPrior",
+    "LinearDenoiser",
+    "MLPDenoiser",
     "initial_iterate",
     "estimate_stepsize",
 ]

@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..presets import DEFAULT_PRESET, PRESET_NAMES
-from . import mri, seismic
+from . import denoising, mri, seismic
 from .base import Task, TaskConfig, TaskData, TaskSpec, check_mode
 
 REGISTRY: dict[str, TaskSpec] = {
     "seismic": seismic.SPEC,
     "mri": mri.SPEC,
+    "denoising": denoising.SPEC,
 }
 """``{task name: TaskSpec}``."""
 

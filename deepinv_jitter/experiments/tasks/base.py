@@ -117,6 +117,9 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "n_train": _int(1),
     "n_test": _int(1),
     "precision": _choice(("fp32", "bf16", "fp16")),
+    "online_measurements": _bool,
+    "threads": _optional(_int(1)),
+    "eval_batch_size": _optional(_int(1)),
 }
 
 
@@ -158,6 +161,12 @@ class TaskConfig:
     :param int n_test: test images.
     :param str precision: training precision, ``"fp32"``, ``"bf16"`` or ``"fp16"`` (mixed
         precision through deepinv's Trainer; noise, attacks and metrics stay in float32).
+    :param bool online_measurements: draw fresh measurement noise for every training batch
+        (``True``) or train on one fixed noisy measurement per training image (``False``,
+        drawn once from the seed: the setting in which a small training set can be overfit).
+    :param int, None threads: CPU threads for training and evaluation (``None``: torch's
+        default; tiny networks run faster on one thread than on several).
+    :param int, None eval_batch_size: batch size of the test loader (``None``: ``batch_size``).
     :param dict options: task-specific settings declared by the task's :class:`TaskSpec`.
     :raises ValueError: a setting of the wrong type or out of range, naming it.
 
@@ -196,6 +205,9 @@ class TaskConfig:
     n_train: int = 64
     n_test: int = 16
     precision: str = "fp32"
+    online_measurements: bool = True
+    threads: int | None = None
+    eval_batch_size: int | None = None
     options: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -295,6 +307,12 @@ class TaskSpec:
     :param Callable build_data: ``build_data(config) -> TaskData``.
     :param Callable build_model: ``build_model(config, physics) -> torch.nn.Module``.
     :param Callable metrics: ``metrics(config) -> (psnr, ssim)``.
+    :param bool online_measurements: draw fresh measurement noise for every training batch
+        (``True``) or train on one fixed noisy measurement per training image (``False``,
+        drawn once from the seed: the setting in which a small training set can be overfit).
+    :param int, None threads: CPU threads for training and evaluation (``None``: torch's
+        default; tiny networks run faster on one thread than on several).
+    :param int, None eval_batch_size: batch size of the test loader (``None``: ``batch_size``).
     :param dict options: task-specific settings and their defaults.
     :param Callable, None oracle: ``oracle(task) -> {"in_distribution": {"psnr": ...}, ...}``, the
         best achievable reconstruction where the task knows it.
@@ -458,22 +476,48 @@ class Task:
         return None if self.spec.oracle is None else self.spec.oracle(self)
 
     def train_loader(self) -> torch.utils.data.DataLoader:
-        r"""Shuffled training batches, the order fixed by the seed.
+        r"""Shuffled training batches, the order fixed by the seed: of ``x`` with online
+        measurements, of ``(x, y)`` pairs with one fixed measurement per image otherwise.
 
-        :return: a dataloader of ``x``.
+        :return: a dataloader.
         """
+        data = (
+            self.train_dataset
+            if self.online_measurements
+            else self.fixed_measurements()
+        )
         g = torch.Generator().manual_seed(self.seed)
         return torch.utils.data.DataLoader(
-            self.train_dataset, batch_size=self.batch_size, shuffle=True, generator=g
+            data, batch_size=self.batch_size, shuffle=True, generator=g
         )
+
+    def fixed_measurements(self) -> torch.utils.data.Dataset:
+        r"""The training images with one noisy measurement each, drawn once from the seed
+        (the global random state is untouched), for ``online_measurements=False``.
+
+        :return: a dataset of ``(x, y)`` pairs.
+        """
+        if getattr(self, "_fixed", None) is None:
+            x = torch.stack(
+                [self.train_dataset[i] for i in range(len(self.train_dataset))]
+            )
+            x = x.to(self.device)
+            dev = torch.device(self.device)
+            with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+                torch.manual_seed(self.seed + 20_000)
+                with torch.no_grad():
+                    y = self.physics(x)
+            self._fixed = torch.utils.data.TensorDataset(x.cpu(), y.cpu())
+        return self._fixed
 
     def test_loader(self) -> torch.utils.data.DataLoader:
         r"""Test batches in a fixed order.
 
         :return: a dataloader of ``x``.
         """
+        size = self.eval_batch_size or self.batch_size
         return torch.utils.data.DataLoader(
-            self.test_dataset, batch_size=self.batch_size, shuffle=False
+            self.test_dataset, batch_size=size, shuffle=False
         )
 
     def trainer_settings(self, mode: str) -> dict:
