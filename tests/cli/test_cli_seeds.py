@@ -30,7 +30,7 @@ def test_compare_over_seeds_writes_intervals_and_paired_differences(two_seeds):
     res = json.loads((two_seeds / "results.json").read_text())
     assert res["seeds"] == [0, 1]
     for mode in ("mse", "sgd_jitter"):
-        for cond, v in res["results"][mode].items():
+        for v in res["results"][mode].values():
             per_seed = v["psnr_per_seed"]
             assert len(per_seed) == 2
             direct = mean_interval(per_seed)
