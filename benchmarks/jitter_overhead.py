@@ -20,8 +20,11 @@ import torch
 
 from deepinv_jitter import JitterTrainer
 from deepinv_jitter.models import build_unrolled
+from deepinv_jitter.training import TRAINING_MODES
 
-MODES = ("mse", "sgd_jitter", "adversarial")
+MODES = tuple(
+    m for m in TRAINING_MODES if m != "input_jitter"
+)  # input noise: no overhead
 
 
 def time_mode(mode, data, physics, args, seed=0):

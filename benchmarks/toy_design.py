@@ -70,8 +70,7 @@ from deepinv_jitter.datasets.toy import (
 )
 from deepinv_jitter.models import build_unrolled
 from deepinv_jitter.models.linear import LinearDenoiser, MLPDenoiser
-
-MODES = ("mse", "sgd_jitter", "input_jitter", "adversarial")
+from deepinv_jitter.training import TRAINING_MODES as MODES
 
 
 def parse_args(argv=None):

@@ -205,3 +205,37 @@ def test_diverging_training_stops_with_one_line_and_no_final_checkpoint(
     assert "training loss is" in err and "epoch" in err and "batch" in err
     assert len(err.strip().splitlines()) == 1
     assert not (out / FINAL).exists()
+
+
+@pytest.mark.parametrize("mode", ["sgd_jitter", "adversarial"])
+def test_bf16_training_on_cpu(tmp_path, mode):
+    out = tmp_path / "bf16"
+    assert main(_train_argv(out, mode, "--precision", "bf16", "--set", "epochs=2")) == 0
+    final = load_checkpoint(out / FINAL)
+    assert final["meta"]["identity"]["settings"]["precision"] == "bf16"
+    weights = final["state_dict"]
+    assert all(v.dtype == torch.float32 for v in weights.values() if v.is_floating_point())
+    assert all(torch.isfinite(v).all() for v in weights.values())
+    # fp32 and bf16 runs are different runs: resuming one as the other is refused
+    assert main(_train_argv(out, mode, "--resume", "--set", "epochs=2")) == 2
+
+
+def test_attack_and_noise_stay_float32_under_autocast():
+    import deepinv as dinv
+
+    from deepinv_jitter.optim.jitter import jitter_noise
+    from deepinv_jitter.robustness import pgd_attack
+
+    physics = dinv.physics.Denoising()
+    seen = []
+
+    def model(y, physics):
+        seen.append(y.dtype)
+        return torch.nn.functional.conv2d(y, torch.ones(1, 1, 3, 3) / 9, padding=1)
+
+    x, y = torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        delta = pgd_attack(model, physics, x, y, eps=0.5, steps=3)
+        noise = jitter_noise(torch.ones(2, 1, 8, 8), 0.1, rng=torch.Generator())
+    assert delta.dtype == torch.float32 and noise.dtype == torch.float32
+    assert torch.allclose(delta.flatten(1).norm(dim=1), torch.tensor([0.5, 0.5]), atol=1e-5)
