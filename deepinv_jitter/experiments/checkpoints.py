@@ -8,6 +8,7 @@ version); :func:`check_identity` compares it with the run about to resume.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import torch
 
 from ..__about__ import __version__
 from ..training.data_parallel import DistributedJitterTrainer
+from .tasks.base import TaskConfig
 
 __all__ = [
     "LAST",
@@ -117,7 +119,8 @@ def check_identity(meta: dict, task, mode: str, path: str | Path) -> None:
     r"""Check that a checkpoint was written by the run that is about to use it.
 
     The device, the number of epochs (a run may be continued with more) and the data location
-    may differ; everything else must match.
+    may differ; everything else must match (a setting the checkpoint does not record, added by a
+    later version, matches when it has its default).
 
     :param dict meta: the checkpoint's ``meta``.
     :param deepinv_jitter.experiments.tasks.Task task: the run's task.
@@ -137,8 +140,13 @@ def check_identity(meta: dict, task, mode: str, path: str | Path) -> None:
         if have.get(key) != want[key]:
             diffs.append(f"{key} {have.get(key)!r} (checkpoint) != {want[key]!r}")
     old, new = have.get("settings", {}), want["settings"]
+    defaults = {f.name: f.default for f in dataclasses.fields(TaskConfig)}
     for key in sorted(set(old) | set(new)):
-        if key not in _FREE and old.get(key) != new.get(key):
+        if key in _FREE:
+            continue
+        # a setting added after the checkpoint was written matches when it has its default
+        before = old[key] if key in old else defaults.get(key, None)
+        if before != new.get(key):
             diffs.append(f"{key} {old.get(key)!r} (checkpoint) != {new.get(key)!r}")
     if diffs:
         raise CheckpointMismatchError(

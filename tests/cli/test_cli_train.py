@@ -214,7 +214,9 @@ def test_bf16_training_on_cpu(tmp_path, mode):
     final = load_checkpoint(out / FINAL)
     assert final["meta"]["identity"]["settings"]["precision"] == "bf16"
     weights = final["state_dict"]
-    assert all(v.dtype == torch.float32 for v in weights.values() if v.is_floating_point())
+    assert all(
+        v.dtype == torch.float32 for v in weights.values() if v.is_floating_point()
+    )
     assert all(torch.isfinite(v).all() for v in weights.values())
     # fp32 and bf16 runs are different runs: resuming one as the other is refused
     assert main(_train_argv(out, mode, "--resume", "--set", "epochs=2")) == 2
@@ -238,4 +240,22 @@ def test_attack_and_noise_stay_float32_under_autocast():
         delta = pgd_attack(model, physics, x, y, eps=0.5, steps=3)
         noise = jitter_noise(torch.ones(2, 1, 8, 8), 0.1, rng=torch.Generator())
     assert delta.dtype == torch.float32 and noise.dtype == torch.float32
-    assert torch.allclose(delta.flatten(1).norm(dim=1), torch.tensor([0.5, 0.5]), atol=1e-5)
+    assert torch.allclose(
+        delta.flatten(1).norm(dim=1), torch.tensor([0.5, 0.5]), atol=1e-5
+    )
+
+
+def test_a_setting_added_later_matches_only_at_its_default(tmp_path):
+    from deepinv_jitter.experiments.checkpoints import (
+        CheckpointMismatchError,
+        check_identity,
+        run_identity,
+    )
+    from deepinv_jitter.tasks import get_task
+
+    task = get_task("seismic", "smoke")
+    meta = {"identity": run_identity(task, "mse")}
+    del meta["identity"]["settings"]["threads"]  # as written before the setting existed
+    check_identity(meta, task, "mse", "c.pt")
+    with pytest.raises(CheckpointMismatchError, match="threads"):
+        check_identity(meta, task.replace(threads=1), "mse", "c.pt")
