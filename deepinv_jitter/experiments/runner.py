@@ -597,6 +597,36 @@ def run_sweep(
     return result
 
 
+def _train_psnr(task, model, k: int) -> dict:
+    """PSNR on the first ``k`` training images: with the fixed measurements the model was
+    trained on (``online_measurements=False``), else with fresh measurements as the test set."""
+    if task.online_measurements:
+        subset = torch.utils.data.Subset(task.train_dataset, range(k))
+        rep = evaluate_model(
+            task,
+            model,
+            progress=False,
+            data=subset,
+            eps=0.0,
+            curve_eps=[],
+            ood_edit=None,
+            gaussian_draws=1,
+        )
+        return rep.conditions["in_distribution"]
+    x, y = task.fixed_measurements()[:k]
+    psnr, ssim = task.metrics()
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), _threads(task.threads):
+        x_hat = model(y.to(task.device), task.physics)
+    model.train(was_training)
+    x = x.to(task.device)
+    return {
+        "psnr": float(psnr(x_hat, x).double().mean()),
+        "ssim": float(ssim(x_hat, x).double().mean()),
+    }
+
+
 def generalization_epochs(task, n_train: int, budget: str = "steps") -> int:
     r"""Training epochs at another training-set size.
 
@@ -637,7 +667,8 @@ def run_generalization(
 ) -> dict:
     r"""Train every mode at each training-set size and seed; measure test PSNR (clean, random
     perturbations, OOD, attack) and the PSNR on the training images (the train-test gap); write
-    ``generalization.json`` and ``generalization.png``.
+    ``generalization.json`` and ``generalization.png``. The training PSNR uses the fixed
+    measurements the model was trained on when the task has them (``online_measurements=False``).
 
     :param deepinv_jitter.experiments.tasks.Task task: the task.
     :param list[int] n_trains: training-set sizes.
@@ -692,19 +723,7 @@ def run_generalization(
                 conds = dict(
                     evaluate_model(t, model, progress=progress, curve_eps=[]).conditions
                 )
-                k = min(n, len(t.test_dataset))
-                train_subset = torch.utils.data.Subset(t.train_dataset, range(k))
-                clean = evaluate_model(
-                    t,
-                    model,
-                    progress=False,
-                    data=train_subset,
-                    eps=0.0,
-                    curve_eps=[],
-                    ood_edit=None,
-                    gaussian_draws=1,
-                )
-                conds["train"] = clean.conditions["in_distribution"]
+                conds["train"] = _train_psnr(t, model, min(n, len(t.test_dataset)))
                 per[mode][seed] = conds
                 log(summary_line(f"{mode} n{n} s{seed}", secs, conds))
         for mode in modes:

@@ -223,3 +223,52 @@ def test_interrupted_evaluate_does_not_suggest_resume(monkeypatch, capsys, tmp_p
     assert main(["evaluate", "--task", "seismic", "--checkpoint", str(ckpt)]) == 130
     err = capsys.readouterr().err
     assert "--resume" not in err and "nothing was written" in err
+
+
+def test_repeated_seeds_are_refused_by_the_parser(capsys):
+    # Planted fault: repeats not rejected by parse_ints (the runner refused them later, after
+    # the task was built; the parser must refuse them first, with one line).
+    from deepinv_jitter.experiments.arguments import parse_ints
+
+    with pytest.raises(ValueError, match="distinct"):
+        parse_ints("0,1,0", "--seeds")
+    with pytest.raises(ValueError, match="distinct"):
+        parse_ints("16,16", "--n-train", 1)
+    code, err = _exit_and_message(
+        ["compare", "--task", "seismic", "--preset", "smoke", "--seeds", "0,1,0"],
+        capsys,
+    )
+    assert code == 2 and "--seeds" in err and len(err.strip().splitlines()) == 1
+
+
+def test_set_overrides_reach_the_task_and_bad_ones_exit_2(capsys, tmp_path):
+    # Planted fault: --set dropped, so a bad setting is never checked (and a good one never
+    # applied). The smoke preset keeps the failure fast if --set is ever ignored again.
+    from deepinv_jitter.cli import _task_from_args
+
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--task",
+            "denoising",
+            "--preset",
+            "smoke",
+            "--mode",
+            "mse",
+            "--sigma",
+            "0.3",
+            "--set",
+            "epochs=3",
+            "--set",
+            "jitter_scale=relative",
+        ]
+    )
+    task, overrides = _task_from_args(args)
+    assert (task.epochs, task.jitter_scale, task.jitter_sigma) == (3, "relative", 0.3)
+    assert overrides == {"epochs": 3, "jitter_scale": "relative", "jitter_sigma": 0.3}
+    out = tmp_path / "out"
+    argv = ["train", "--task", "denoising", "--preset", "smoke", "--mode", "mse"]
+    assert main(argv + ["--out", str(out), "--set", "epochs=0"]) == 2
+    err = capsys.readouterr().err
+    assert "epochs" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

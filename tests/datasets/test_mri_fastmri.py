@@ -222,3 +222,12 @@ def test_middle_slices_of_a_short_volume(fastmri_root):
     assert sorted(
         s.slice_ind for s in upstream.samples if s.fname.name == "file1000002.h5"
     ) == [1]
+
+
+def test_center_crop_offsets_follow_fastmri_for_odd_differences():
+    # Planted fault: the crop offset rounded up. An odd size difference (5 -> 2 rows, 7 -> 2
+    # columns) tells (H - h) // 2 from (H - h + 1) // 2; the oracle is _crop (numpy, fastMRI's rule).
+    z = np.arange(3 * 5 * 7, dtype=np.float32).reshape(3, 5, 7)
+    out = center_crop_or_pad(torch.from_numpy(z), (2, 2))
+    np.testing.assert_array_equal(out.numpy(), _crop(z, (2, 2)))
+    np.testing.assert_array_equal(out.numpy(), z[:, 1:3, 2:4])

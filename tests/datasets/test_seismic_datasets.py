@@ -307,3 +307,57 @@ def test_flat_segment_fixed_position_and_errors():
         add_flat_segment(x, seed=1, generator=torch.Generator())
     with pytest.raises(TypeError):
         add_flat_segment(np.zeros((4, 4)))
+
+
+def test_synthetic_items_are_distinct_across_seeds_and_indices():
+    # Planted fault: one generator per seed + index (item i of seed s equal to item i-1 of s+1).
+    items = {
+        (s, i): SyntheticSeismicDataset(3, n_time=32, n_traces=32, seed=s)[i]
+        for s in range(3)
+        for i in range(3)
+    }
+    keys = list(items)
+    for a, ka in enumerate(keys):
+        for kb in keys[a + 1 :]:
+            assert not torch.equal(items[ka], items[kb]), (ka, kb)
+
+
+def test_segy_patches_are_time_major_on_a_non_square_grid(tmp_path, section):
+    # Planted fault: patches ordered trace-major. A 3 x 4 grid of origins tells the orders apart
+    # (the 3 x 3 grid of test_segy_round_trip_and_patches does not at the indices it checks).
+    path = tmp_path / "line.sgy"
+    write_segy(path, section)  # (50, 40)
+    ds = SegyDataset(path, patch_size=(20, 16), stride=(15, 8), normalize=None)
+    origins = [(t0, n0) for t0 in (0, 15, 30) for n0 in (0, 8, 16, 24)]
+    assert len(ds) == len(origins)
+    for k, (t0, n0) in enumerate(origins):
+        np.testing.assert_array_equal(
+            ds[k][0].numpy(), section[t0 : t0 + 20, n0 : n0 + 16]
+        )
+
+
+def test_flat_segment_replaces_nonzero_samples_with_the_amplitude():
+    # Planted fault: the amplitude added to the samples under the segment instead of replacing
+    # them (invisible on all-zero input). Uses ``rng`` (``generator`` is deprecated).
+    x = torch.stack(
+        [
+            SyntheticSeismicDataset(2, n_time=24, n_traces=32, seed=3)[i]
+            for i in range(2)
+        ]
+    )
+    x = x + 0.5  # no zero sample anywhere
+    out, mask = add_flat_segment(
+        x,
+        amplitude=-0.1,
+        length=6,
+        thickness=2,
+        rng=torch.Generator().manual_seed(2),
+        return_mask=True,
+    )
+    assert int(mask.sum()) == 2 * 6 * 2
+    assert torch.all(out[mask] == -0.1)
+    assert torch.equal(out[~mask], x[~mask])
+    again = add_flat_segment(
+        x, amplitude=-0.1, length=6, thickness=2, rng=torch.Generator().manual_seed(2)
+    )
+    assert torch.equal(out, again)

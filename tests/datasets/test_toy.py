@@ -285,3 +285,22 @@ _BAD_CALLS = {
 def test_method_bad_arguments_raise(call):
     with pytest.raises(ValueError):
         call()
+
+
+@pytest.mark.parametrize("sigma, eps", [(0.2, 0.8), (0.1, 1.6), (0.3, 0.0)])
+def test_oracle_psnr_with_a_perturbation_is_the_wiener_filter_for_the_total_variance(
+    sigma, eps
+):
+    # Planted fault: the perturbation's variance taken as eps^2 instead of eps^2 / n per
+    # coordinate. Oracles: the closed form written out from the eigenvalues, and the error of
+    # the Wiener filter for s^2 + eps^2 / n computed by estimator_error (another code path).
+    m = GaussianSubspaceModel()
+    total = sigma**2 + eps**2 / m.n
+    lam = m.eigenvalues.double()
+    mse = float((lam * total / (lam + total)).sum()) / m.n
+    expected = 10 * math.log10(m.peak**2 / mse)
+    assert m.oracle_psnr(sigma, eps) == pytest.approx(expected, abs=1e-9)
+    W = m.mmse_matrix(math.sqrt(total))
+    assert m.oracle_psnr(sigma, eps) == pytest.approx(
+        m.psnr(m.estimator_error(W, sigma, eps)), abs=1e-9
+    )

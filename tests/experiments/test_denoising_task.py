@@ -130,3 +130,27 @@ def test_generalization_also_runs_the_seismic_task(tmp_path):
     assert main(argv) == 0
     res = json.loads((out / "generalization.json").read_text())
     assert "oracle" not in res and set(res["results"]["mse"]) == {"4", "8"}
+
+
+@pytest.mark.parametrize(
+    "n_train, batch_size, epochs", [(16, 4, 2), (16, 16, 200), (30, 8, 3)]
+)
+@pytest.mark.parametrize("n", [1, 4, 9, 20, 33, 64])
+def test_generalization_epochs_keeps_the_optimizer_steps(
+    n_train, batch_size, epochs, n
+):
+    # Planted fault: batches per epoch counted with floor instead of ceil (a last partial batch
+    # is still a step). Oracle: the number of batches of a real DataLoader.
+    from types import SimpleNamespace
+
+    import torch
+
+    from deepinv_jitter.experiments.runner import generalization_epochs
+
+    def batches(size):
+        return len(torch.utils.data.DataLoader(range(size), batch_size=batch_size))
+
+    task = SimpleNamespace(n_train=n_train, batch_size=batch_size, epochs=epochs)
+    steps = epochs * batches(n_train)
+    assert generalization_epochs(task, n) == max(1, round(steps / batches(n)))
+    assert generalization_epochs(task, n, "epochs") == epochs

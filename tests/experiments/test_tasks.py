@@ -147,3 +147,31 @@ def test_mri_task_uses_the_embedded_anatomy():
     assert torch.isfinite(psnr(x_hat, x)).all() and torch.isfinite(ssim(x_hat, x)).all()
     lesion = t.ood_edit(x, rng=torch.Generator().manual_seed(0))
     assert lesion.abs().sum() > x.abs().sum()
+
+
+def test_trainer_settings_take_each_field_from_its_own_setting():
+    # Planted fault: the evaluation attack's steps used for adversarial training. Every value is
+    # distinct, so any swap of two fields shows.
+    task = get_task(
+        "seismic",
+        "smoke",
+        train_attack_steps=3,
+        eval_attack_steps=7,
+        jitter_sigma=0.11,
+        input_sigma=0.13,
+        attack_eps=0.17,
+        attack_step_size=0.19,
+        jitter_scale="relative",
+        attack_relative=True,
+    )
+    s = task.trainer_settings("adversarial")
+    assert s == dict(
+        training_mode="adversarial",
+        jitter_sigma=0.11,
+        jitter_scale="relative",
+        input_sigma=0.13,
+        attack_eps=0.17,
+        attack_steps=3,
+        attack_step_size=0.19,
+        attack_relative=True,
+    )

@@ -144,3 +144,32 @@ def test_bad_seed_and_rng_types():
         mri_mask_generator((64, 64), rng=0)
     with pytest.raises(ValueError, match="mask_type"):
         mri_mask_generator((64, 64), mask_type="spiral")
+
+
+@pytest.mark.parametrize("mask_type", ["gaussian", "random", "equispaced"])
+def test_mask_generator_seed_selects_the_draws(mask_type):
+    # Planted fault: the seed ignored (every generator seeded alike). Oracle: deepinv's own mask
+    # generator of the same kind, given a generator seeded by hand.
+    from deepinv.physics.generator import (
+        EquispacedMaskGenerator,
+        GaussianMaskGenerator,
+        RandomMaskGenerator,
+    )
+
+    kind = {
+        "gaussian": GaussianMaskGenerator,
+        "random": RandomMaskGenerator,
+        "equispaced": EquispacedMaskGenerator,
+    }[mask_type]
+    masks = {}
+    for seed in (1, 5):
+        gen = mri_mask_generator((32, 32), seed=seed, mask_type=mask_type)
+        ref = kind(
+            img_size=(32, 32),
+            acceleration=4,
+            center_fraction=0.04,
+            rng=torch.Generator().manual_seed(seed),
+        )
+        masks[seed] = gen.step(batch_size=4)["mask"]
+        assert torch.equal(masks[seed], ref.step(batch_size=4)["mask"])
+    assert not torch.equal(masks[1], masks[5])

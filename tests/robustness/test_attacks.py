@@ -96,3 +96,24 @@ def test_bad_inputs(setup):
         pgd_attack(3, physics, x, y, 1.0)
     with pytest.raises(TypeError, match="torch.Tensor"):
         pgd_attack(model, physics, x.numpy(), y, 1.0)
+
+
+def test_mri_attack_stays_on_sampled_kspace_even_if_the_model_reads_every_entry():
+    # Planted fault: the sampling mask ignored. A model that reads unsampled k-space (here the
+    # identity on y) gets a gradient there, so only the attack's own masking keeps delta at zero.
+    mask = torch.zeros(8, 8)
+    mask[:, ::3] = 1
+    physics = dinv.physics.MRI(mask=mask, img_size=(8, 8))
+    x = torch.rand(2, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = physics.A(x)
+
+    def identity(y, physics):
+        return y
+
+    delta = pgd_attack(identity, physics, x, y, eps=0.5, steps=5)
+    unsampled = (mask == 0).expand_as(delta)
+    assert bool(unsampled.any()) and torch.count_nonzero(delta[unsampled]) == 0
+    # the budget is still used, on the sampled entries
+    assert torch.allclose(
+        delta.flatten(1).norm(dim=1), torch.full((2,), 0.5), atol=1e-5
+    )
