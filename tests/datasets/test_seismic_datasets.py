@@ -264,9 +264,7 @@ def test_flat_segment_inserts_fixed_amplitude_and_copies():
     again = add_flat_segment(batch, amplitude=-0.1, length=10, thickness=2, seed=4)
     assert torch.equal(out, again)
     g = torch.Generator().manual_seed(4)
-    assert torch.equal(
-        add_flat_segment(batch, length=10, thickness=2, generator=g), out
-    )
+    assert torch.equal(add_flat_segment(batch, length=10, thickness=2, rng=g), out)
     starts = {tuple(torch.nonzero(mask[b, 0])[0].tolist()) for b in range(3)}
     assert len(starts) > 1
 
@@ -276,7 +274,7 @@ def test_flat_segment_accepts_a_cuda_generator_and_cuda_data():
     x = torch.zeros(3, 1, 24, 30, device="cuda")
     g = torch.Generator(device="cuda").manual_seed(4)
     out, mask = add_flat_segment(
-        x, amplitude=-0.1, length=10, thickness=2, generator=g, return_mask=True
+        x, amplitude=-0.1, length=10, thickness=2, rng=g, return_mask=True
     )
     assert out.device.type == "cuda" and mask.device.type == "cuda"
     assert int(mask.sum()) == 3 * 10 * 2
@@ -285,7 +283,7 @@ def test_flat_segment_accepts_a_cuda_generator_and_cuda_data():
         amplitude=-0.1,
         length=10,
         thickness=2,
-        generator=torch.Generator(device="cuda").manual_seed(4),
+        rng=torch.Generator(device="cuda").manual_seed(4),
     )
     assert torch.equal(out, again)
 
@@ -304,7 +302,7 @@ def test_flat_segment_fixed_position_and_errors():
     with pytest.raises(ValueError, match=r"\(\.\.\., T, N\)"):
         add_flat_segment(torch.zeros(5))
     with pytest.raises(ValueError, match="seed or (generator|rng)"):
-        add_flat_segment(x, seed=1, generator=torch.Generator())
+        add_flat_segment(x, seed=1, rng=torch.Generator())
     with pytest.raises(TypeError):
         add_flat_segment(np.zeros((4, 4)))
 

@@ -18,7 +18,7 @@ def seismic():
 def test_presets_cover_every_task_and_the_paper_scale():
     for name in TASKS:
         assert set(REGISTRY[name].presets) == {"smoke", "quick", "paper"}
-        assert REGISTRY[name].presets["paper"]["n_iter"] == 5
+        assert REGISTRY[name].config("paper").n_iter == 5
     assert REGISTRY["seismic"].presets["paper"]["img_size"] == (352, 352)
     assert REGISTRY["mri"].presets["paper"]["img_size"] == (320, 320)
 
