@@ -24,7 +24,7 @@ Scale rules (argument ``scale``), with :math:`u_k = x_k - \gamma \nabla f(x_k)` 
   :math:`\gamma \approx 1/54` and ``"relative"`` noise at :math:`\sigma = 0.1` is ~20x below the
   reconstruction error and has no measurable effect; see the results page), and when the step size is learned: under
   ``"relative"``/``"absolute"`` the injected noise is proportional to :math:`\gamma`, so training can cancel
-  the jitter by shrinking :math:`\gamma` (observed: 0.023 -> 0.002 with a 2 dB loss in distribution); under
+  the jitter by shrinking :math:`\gamma` (it does: see the results page); under
   ``"iterate"`` the noise does not depend on :math:`\gamma` at all. :math:`\sigma` then means "a fraction of
   the iterate's peak amplitude" for every operator.
 

@@ -15,8 +15,8 @@ four conditions, each averaged over every test sample:
 
 The gap between ``gaussian`` and ``adversarial`` is what the attack adds over random noise of the same
 size. It also returns a curve of PSNR against the attack budget, the per-sample PSNRs and the first
-sample of each condition (for figures). Tables and figures of several models are the application's
-(:mod:`deepinv_jitter.experiments.reports`).
+sample of each condition (for figures). Tables and figures of several models are left to the
+caller.
 """
 
 from __future__ import annotations

@@ -72,10 +72,11 @@ def data():
 
 
 @pytest.mark.parametrize("build", BUILDERS)
-def test_noise_off_is_deepinv_bit_for_bit(build, data):
+def test_noise_off_is_deepinv_bit_for_bit(build, data, device):
     _, y, physics = data
+    y, physics = y.to(device), physics.to(device)
     torch.manual_seed(0)
-    ref = build()
+    ref = build().to(device)
     jit = jitterize(copy.deepcopy(ref), sigma=0.3)
     ref.eval(), jit.eval()
     with torch.no_grad():

@@ -92,13 +92,13 @@ def test_default_wavelet_is_the_papers_operator():
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("L", [4, 51])
-def test_dot_test_float64(method, L):
+def test_dot_test_float64(method, L, device):
     g = torch.Generator().manual_seed(100 + L)
     physics = SeismicDeconvolution(
         torch.randn(L, generator=g, dtype=torch.float64), method=method
-    )
-    x = torch.randn(3, 1, 130, 7, generator=g, dtype=torch.float64)
-    u = torch.randn(3, 1, 130, 7, generator=g, dtype=torch.float64)
+    ).to(device)
+    x = torch.randn(3, 1, 130, 7, generator=g, dtype=torch.float64).to(device)
+    u = torch.randn(3, 1, 130, 7, generator=g, dtype=torch.float64).to(device)
     lhs = torch.sum(physics.A(x) * u)
     rhs = torch.sum(x * physics.A_adjoint(u))
     assert abs(float(lhs - rhs)) <= 1e-10 * abs(float(lhs))
