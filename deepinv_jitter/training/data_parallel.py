@@ -198,6 +198,7 @@ class DataParallelMixin:
         state = super().checkpoint_state()
         if self._ddp_active:
             state["jitter_rng_ranks"] = self._rng_states
+            state["torch_rng_ranks"] = self._torch_rng_states
             state["world_size"] = self.world_size
         return state
 
@@ -216,6 +217,8 @@ class DataParallelMixin:
             self._rng_states = _dist.all_gather_object(
                 None if self.rng is None else self.rng.get_state()
             )
+            # each rank's global generator too (its measurement noise stream)
+            self._torch_rng_states = _dist.all_gather_object(torch.get_rng_state())
             out = (
                 super().save_model(filename, epoch, state)
                 if _dist.is_main_process()
@@ -227,14 +230,19 @@ class DataParallelMixin:
         return out
 
     def restore_random_state(self, checkpoint: dict) -> None:
-        r"""Restore the saved random states; under DDP every rank restores its own generator when the
-        checkpoint was written with the same world size, otherwise rank ``r > 0`` reseeds from rank
-        0's state plus ``r``.
+        r"""Restore the saved random states; under DDP every rank restores its own generators (noise
+        and global) when the checkpoint was written with the same world size, otherwise rank
+        ``r > 0`` reseeds its noise generator from rank 0's state plus ``r``.
 
         :param dict checkpoint: a checkpoint dict.
         """
         super().restore_random_state(checkpoint)
-        if not self._ddp_active or self.rng is None or "jitter_rng" not in checkpoint:
+        if not self._ddp_active:
+            return
+        torch_ranks = checkpoint.get("torch_rng_ranks")
+        if torch_ranks is not None and len(torch_ranks) == self.world_size:
+            torch.set_rng_state(torch_ranks[self.rank].cpu())
+        if self.rng is None or "jitter_rng" not in checkpoint:
             return
         ranks = checkpoint.get("jitter_rng_ranks")
         if ranks is not None and len(ranks) == self.world_size:

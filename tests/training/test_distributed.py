@@ -349,3 +349,81 @@ def _train_bad_flag():
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--worker":
     sys.path.insert(0, str(ROOT))
     _worker(sys.argv[2])
+
+
+def _train_until_killed(argv, out, env=None):
+    """Start a command, SIGKILL its process group as soon as a resumable checkpoint exists."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        argv,
+        start_new_session=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while proc.poll() is None and not (out / "checkpoint_last.pt").exists():
+            time.sleep(0.02)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    return not (out / "checkpoint_final.pt").exists()
+
+
+@needs_gloo
+@pytest.mark.slow
+@pytest.mark.parametrize("nproc", [1, 2])
+def test_sigkilled_run_resumes_bit_identical(tmp_path, nproc):
+    train = [
+        "-m",
+        "deepinv_jitter",
+        "train",
+        "--task",
+        "seismic",
+        "--mode",
+        "input_jitter",
+        "--preset",
+        "smoke",
+        "--set",
+        "epochs=4",
+        "--set",
+        "n_train=16",
+        "--quiet",
+    ]
+    launch = (
+        [sys.executable]
+        if nproc == 1
+        else [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+        ]
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    whole = tmp_path / "whole"
+    subprocess.run(
+        launch + train + ["--out", str(whole)],
+        check=True,
+        env=env,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    cut = tmp_path / "cut"
+    if not _train_until_killed(launch + train + ["--out", str(cut)], cut, env):
+        pytest.skip("the run finished before it could be killed")
+    subprocess.run(
+        launch + train + ["--out", str(cut), "--resume"],
+        check=True,
+        env=env,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    a = torch.load(whole / "checkpoint_final.pt", weights_only=True)["state_dict"]
+    b = torch.load(cut / "checkpoint_final.pt", weights_only=True)["state_dict"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
