@@ -259,3 +259,32 @@ def test_a_setting_added_later_matches_only_at_its_default(tmp_path):
     check_identity(meta, task, "mse", "c.pt")
     with pytest.raises(CheckpointMismatchError, match="threads"):
         check_identity(meta, task.replace(threads=1), "mse", "c.pt")
+
+
+def test_evaluate_refuses_a_checkpoint_with_non_finite_weights(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_train_argv(out, "mse", "--set", "epochs=1")) == 0
+    ckpt = load_checkpoint(out / FINAL)
+    name = next(k for k, v in ckpt["state_dict"].items() if v.is_floating_point())
+    ckpt["state_dict"][name] = ckpt["state_dict"][name] * float("nan")
+    bad = tmp_path / "nan.pt"
+    torch.save(ckpt, bad)
+    capsys.readouterr()
+    code = main(
+        [
+            "evaluate",
+            "--task",
+            "seismic",
+            "--checkpoint",
+            str(bad),
+            "--out",
+            str(tmp_path / "e"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert (
+        code == 2
+        and "NaN or infinite weights" in err
+        and len(err.strip().splitlines()) == 1
+    )
+    assert not (tmp_path / "e" / "evaluation.json").exists()
