@@ -184,7 +184,7 @@ def plot_attack_curves(
     ax.grid(alpha=0.3)
     ax.legend()
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=9)
     return _save_figure(plt, fig, path, dpi=120)
 
 
