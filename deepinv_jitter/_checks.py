@@ -8,6 +8,7 @@ same one-line error naming the setting, before any work starts.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import torch
@@ -62,14 +63,18 @@ def check_number(
 
 
 def resolve_rng(
-    rng: torch.Generator | None, generator: torch.Generator | None, where: str
-) -> torch.Generator | None:
+    rng: torch.Generator | None,
+    generator: torch.Generator | None,
+    where: str,
+    allow_seed: bool = False,
+) -> torch.Generator | int | None:
     r"""The generator to use, given the ``rng`` argument and the deprecated ``generator`` alias.
 
     :param torch.Generator, None rng: the generator passed as ``rng``.
     :param torch.Generator, None generator: the generator passed as ``generator`` (deprecated).
     :param str where: the function's name, for messages.
-    :return: the generator (or ``None``).
+    :param bool allow_seed: also accept an integer seed (returned as is).
+    :return: the generator, the seed, or ``None``.
     :raises TypeError: both given, or a value that is not a :class:`torch.Generator`.
     """
     if generator is not None:
@@ -81,8 +86,14 @@ def resolve_rng(
         if rng is not None:
             raise TypeError(f"{where}: pass rng or generator, not both")
         rng = generator
-    if rng is not None and not isinstance(rng, torch.Generator):
-        raise TypeError(
-            f"rng must be a torch.Generator or None, got {type(rng).__name__}"
+    seed_ok = (
+        allow_seed and isinstance(rng, numbers.Integral) and not isinstance(rng, bool)
+    )
+    if rng is not None and not isinstance(rng, torch.Generator) and not seed_ok:
+        kinds = (
+            "a torch.Generator, an int seed or None"
+            if allow_seed
+            else "a torch.Generator or None"
         )
+        raise TypeError(f"rng must be {kinds}, got {type(rng).__name__}")
     return rng

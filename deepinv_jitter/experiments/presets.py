@@ -13,14 +13,3 @@ PRESET_NAMES = ("smoke", "quick", "paper")
 
 DEFAULT_PRESET = "quick"
 """The preset used when none is given."""
-
-
-def parse_setting(text: str):
-    r"""Kept for the benchmarks: :func:`deepinv_jitter.experiments.arguments.parse_setting`.
-
-    :param str text: ``KEY=VALUE``.
-    :return: ``(key, value)``.
-    """
-    from .arguments import parse_setting as parse
-
-    return parse(text)

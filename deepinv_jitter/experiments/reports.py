@@ -162,32 +162,30 @@ def precision_markdown(results: dict) -> str:
 
 def _test_sem(report) -> dict:
     """``{condition: std of the per-sample PSNRs / sqrt(n)}`` of one report."""
-    out = {}
-    for cond, values in getattr(report, "per_sample", {}).items():
-        n = len(values)
-        if n > 1:
-            mean = sum(values) / n
-            std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-            out[cond] = std / math.sqrt(n)
-    return out
+    from .statistics import mean_interval
+
+    return {
+        cond: mean_interval(values)["std"] / math.sqrt(len(values))
+        for cond, values in getattr(report, "per_sample", {}).items()
+        if len(values) > 1
+    }
 
 
 def _mean_curves(reports_by_seed: dict) -> dict:
     """``{mode: {"eps", "psnr", "psnr_std"}}``: attack curves averaged over seeds."""
+    from .statistics import mean_interval
+
     seeds = list(reports_by_seed)
     curves = {}
     for mode in reports_by_seed[seeds[0]]:
         rows = [reports_by_seed[s][mode].curve for s in seeds]
         eps = rows[0]["eps"]
-        psnr = [[r["psnr"][i] for r in rows] for i in range(len(eps))]
-        mean = [sum(v) / len(v) for v in psnr]
-        std = [
-            math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
-            if len(v) > 1
-            else 0.0
-            for v, m in zip(psnr, mean)
-        ]
-        curves[mode] = {"eps": eps, "psnr": mean, "psnr_std": std}
+        stats = [mean_interval([r["psnr"][i] for r in rows]) for i in range(len(eps))]
+        curves[mode] = {
+            "eps": eps,
+            "psnr": [v["mean"] for v in stats],
+            "psnr_std": [v["std"] or 0.0 for v in stats],
+        }
     return curves
 
 

@@ -4,8 +4,6 @@ Each edit is a pure function of a batch ``x`` (and a seed or ``torch.Generator``
 tensor; the input is never modified in place.
 """
 
-import warnings
-
 from .._checks import resolve_rng
 
 # --- seismic: a flat segment of fixed amplitude (seismic issue) -----------------------------------
@@ -236,22 +234,9 @@ def add_lesion(
         raise ValueError(
             f"center must be None or (row, col) fractions in [0, 1], got {center!r}."
         )
-    if generator is not None:
-        warnings.warn(
-            "add_lesion: the argument 'generator' is deprecated, use 'rng' (deepinv's name)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        if rng is not None:
-            raise TypeError("add_lesion: pass rng or generator, not both")
-        rng = generator
-    generator = rng
-    if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
-        generator = torch.Generator().manual_seed(int(generator))
-    elif generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"rng must be a torch.Generator, an int seed or None, got {type(generator).__name__}."
-        )
+    generator = resolve_rng(rng, generator, "add_lesion", allow_seed=True)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        generator = torch.Generator().manual_seed(int(generator))  # an int seed
 
     batched = x.ndim == 4
     xb = x if batched else x.unsqueeze(0)
