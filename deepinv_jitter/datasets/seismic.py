@@ -195,10 +195,24 @@ class SyntheticSeismicDataset(Dataset):
     def reflectivity(self, index: int) -> np.ndarray:
         r"""The reflectivity section of item ``index`` as a float64 array of shape ``(T, N)``.
 
+        A draw without any reflection in the window (one layer thicker than the section, about one
+        section in a thousand at 64 x 64) is replaced by the draw of the next sub-seed, so no
+        section is constant (a constant reference has no PSNR range).
+
         :param int index: item index in ``[0, n_samples)``.
         :return: (:class:`numpy.ndarray`) reflectivity, :math:`|r| < 1`.
         """
-        rng = np.random.default_rng([self.seed, int(index)])
+        for attempt in range(100):
+            key = [self.seed, int(index)] + ([attempt] if attempt else [])
+            r = self._draw(np.random.default_rng(key))
+            if np.ptp(r) > 0:
+                return r
+        raise RuntimeError(  # pragma: no cover - needs 100 reflection-free draws in a row
+            f"no reflection in 100 draws of section {index}; lower mean_layer_thickness"
+        )
+
+    def _draw(self, rng: np.random.Generator) -> np.ndarray:
+        """One reflectivity section from ``rng`` (may be reflection-free)."""
         T, N = self.n_time, self.n_traces
         t = np.arange(T + 1, dtype=np.float64)[
             :, None

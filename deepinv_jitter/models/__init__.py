@@ -14,6 +14,8 @@ Public names and signatures:
   denoiser ``D(x) = x - N(x)`` (optionally ``x - N([x, x0])``, the paper's ``(y, x_k)`` conditioning).
 - ``DnCNNPrior(channels=2, hidden=32, depth=8, kernel_size=3)``: DnCNN-style residual denoiser for
   MRI images as 2 real channels (no batch norm).
+- ``compile_priors(model, **options) -> int``: :func:`torch.compile` on the layer stacks of the
+  CNN priors in ``model``, in place (``state_dict`` unchanged).
 - ``LinearDenoiser(n, init="identity")``, ``MLPDenoiser(n, hidden=128, depth=2)``: priors on
   flattened signals for the denoising toy (a linear prior makes the unrolled network linear in
   ``y``, the case the theory treats exactly).
@@ -31,13 +33,14 @@ torch.Size([1, 1, 16, 16])
 """
 
 from .linear import LinearDenoiser, MLPDenoiser
-from .priors import DnCNNPrior, SeismicCNN
+from .priors import DnCNNPrior, SeismicCNN, compile_priors
 from .unrolled import build_unrolled, estimate_stepsize, initial_iterate
 
 __all__ = [
     "build_unrolled",
     "SeismicCNN",
     "DnCNNPrior",
+    "compile_priors",
     "LinearDenoiser",
     "MLPDenoiser",
     "initial_iterate",

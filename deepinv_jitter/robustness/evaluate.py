@@ -212,7 +212,8 @@ def evaluate_robustness(
     :param bool progress: show a tqdm progress bar.
     :return: a :class:`RobustnessReport`.
     :raises ValueError: no physics or data, a negative or non-finite ``eps`` or curve budget, ``attack_steps`` or
-        ``gaussian_draws`` below 1, no test samples, or a non-finite reconstruction (the model's
+        ``gaussian_draws`` below 1, no test samples, a non-finite PSNR (a constant reference
+        image) or a non-finite reconstruction (the model's
         output holds NaN or infinity).
 
     >>> import deepinv as dinv
@@ -261,6 +262,14 @@ def evaluate_robustness(
     def score(cond, x_hat, x_ref, p=None, s=None):
         p = psnr(x_hat, x_ref) if p is None else p
         s = ssim(x_hat, x_ref) if s is None else s
+        bad = (~torch.isfinite(p.flatten())).nonzero().flatten()
+        if bad.numel():
+            i = int(bad[0])
+            raise ValueError(
+                f"{cond}: the PSNR of test sample {n + i} is {float(p.flatten()[i])} "
+                f"(a constant reference image, max = min = {float(x_ref[i].max()):g}, "
+                "has no range to score against)"
+            )
         sums[cond]["psnr"] += float(p.double().sum())
         sums[cond]["ssim"] += float(s.double().sum())
         per_sample[cond] += [float(v) for v in p.flatten()]

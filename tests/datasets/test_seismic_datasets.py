@@ -359,3 +359,17 @@ def test_flat_segment_replaces_nonzero_samples_with_the_amplitude():
         x, amplitude=-0.1, length=6, thickness=2, rng=torch.Generator().manual_seed(2)
     )
     assert torch.equal(out, again)
+
+
+def test_synthetic_sections_are_never_constant_and_only_those_are_redrawn():
+    # seed 10001 (the quick preset's test set of seed 1) draws a reflection-free section 54
+    ds = SyntheticSeismicDataset(64, n_time=64, n_traces=64, seed=10001)
+    first = ds._draw(np.random.default_rng([10001, 54]))
+    assert np.ptp(first) == 0
+    redrawn = ds.reflectivity(54)
+    assert np.ptp(redrawn) > 0
+    assert np.array_equal(redrawn, ds._draw(np.random.default_rng([10001, 54, 1])))
+    for i in (0, 53, 55):  # the others are their first draw
+        assert np.array_equal(
+            ds.reflectivity(i), ds._draw(np.random.default_rng([10001, i]))
+        )

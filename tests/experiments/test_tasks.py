@@ -98,6 +98,7 @@ def test_errors(tmp_path):
         ("attack_eps", 0, "attack_eps must be a finite number > 0"),
         ("img_size", 7, "img_size must be a pair"),
         ("attack_relative", "yes", "attack_relative must be True or False"),
+        ("channels_last", 1, "channels_last must be True or False"),
         ("jitter_scale", "huge", "jitter_scale must be one of"),
         ("curve_eps", [-1.0], "curve_eps must be a finite number >= 0"),
     ],
@@ -175,3 +176,27 @@ def test_trainer_settings_take_each_field_from_its_own_setting():
         attack_step_size=0.19,
         attack_relative=True,
     )
+
+
+@pytest.mark.parametrize("name", ["seismic", "mri"])
+def test_channels_last_stores_conv_weights_nhwc_and_computes_the_same(name):
+    fast = get_task(name, "smoke")
+    plain = fast.replace(channels_last=False)
+    assert fast.channels_last is True  # the default
+    m_fast, m_plain = fast.build_model(), plain.build_model()
+    convs = [p for p in m_fast.parameters() if p.dim() == 4 and p.shape[-1] > 1]
+    assert convs and all(
+        p.is_contiguous(memory_format=torch.channels_last) for p in convs
+    )
+    assert any(not p.is_contiguous() for p in convs)  # (a 1-channel weight is both)
+    assert all(p.is_contiguous() for p in m_plain.parameters())
+    # same initial weights (values), the same function up to rounding
+    for a, b in zip(m_fast.state_dict().values(), m_plain.state_dict().values()):
+        assert torch.equal(a, b)
+    x = torch.stack([fast.test_dataset[i] for i in range(2)])
+    y = fast.physics(x)
+    with torch.no_grad():
+        out_fast, out_plain = m_fast(y, fast.physics), m_plain(y, plain.physics)
+    assert torch.allclose(out_fast, out_plain, rtol=1e-4, atol=1e-5)
+    # weights saved from one layout load into the other
+    m_plain.load_state_dict(m_fast.state_dict())

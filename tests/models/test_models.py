@@ -7,8 +7,10 @@ import torch
 from deepinv_jitter import jitterize
 from deepinv_jitter.models import (
     DnCNNPrior,
+    LinearDenoiser,
     SeismicCNN,
     build_unrolled,
+    compile_priors,
     estimate_stepsize,
     initial_iterate,
 )
@@ -118,3 +120,29 @@ def test_bad_inputs():
 def test_both_priors_reject_bad_sizes(prior_cls, kwargs, name):
     with pytest.raises(ValueError, match=name):
         prior_cls(**kwargs)
+
+
+def test_compile_priors_same_function_gradients_and_state_dict():
+    physics = dinv.physics.BlurFFT(
+        (1, 12, 12), filter=dinv.physics.functional.gaussian_blur(sigma=1.0)
+    )
+    torch.manual_seed(0)
+    eager = build_unrolled(physics, "seismic", "gd", n_iter=2, stepsize=0.5, hidden=4)
+    for p in eager.parameters():  # the last layer starts at zero: make the prior act
+        p.data.add_(0.1 * torch.randn_like(p))
+    compiled = build_unrolled(
+        physics, "seismic", "gd", n_iter=2, stepsize=0.5, hidden=4
+    )
+    compiled.load_state_dict(eager.state_dict())
+    assert compile_priors(compiled) == 1
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    y = physics(torch.rand(3, 1, 12, 12)).requires_grad_()
+    out_e, out_c = eager(y, physics), compiled(y, physics)
+    assert torch.allclose(out_c, out_e, atol=1e-5)
+    (g_e,) = torch.autograd.grad(out_e.square().sum(), y)
+    (g_c,) = torch.autograd.grad(out_c.square().sum(), y)
+    assert torch.allclose(g_c, g_e, atol=1e-4)
+    with pytest.raises(ValueError, match="no SeismicCNN or DnCNNPrior"):
+        compile_priors(
+            build_unrolled(dinv.physics.Denoising(), LinearDenoiser(144), stepsize=1.0)
+        )

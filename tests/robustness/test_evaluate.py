@@ -251,3 +251,11 @@ def test_non_finite_reconstruction_is_an_error():
 
     with pytest.raises(ValueError, match="NaN or infinite"):
         evaluate_robustness(broken, physics, _x(), eps=0.1, curve_eps=[])
+
+
+def test_constant_reference_image_is_an_error_naming_the_sample():
+    physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(0.0))
+    x = _x(n=5)
+    x[3] = 0.25  # max = min: the per-sample PSNR range is zero
+    with pytest.raises(ValueError, match=r"test sample 3 is -inf .*max = min = 0.25"):
+        evaluate_robustness(TinyNet(), physics, x, eps=0.1, curve_eps=[])

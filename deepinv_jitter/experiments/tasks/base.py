@@ -119,6 +119,8 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "precision": _choice(("fp32", "bf16", "fp16")),
     "online_measurements": _bool,
     "threads": _optional(_int(1)),
+    "channels_last": _bool,
+    "compile_prior": _bool,
     "eval_batch_size": _optional(_int(1)),
 }
 
@@ -166,6 +168,12 @@ class TaskConfig:
         drawn once from the seed: the setting in which a small training set can be overfit).
     :param int, None threads: CPU threads for training and evaluation (``None``: torch's
         default; tiny networks run faster on one thread than on several).
+    :param bool channels_last: store the network's convolution weights (and so its feature maps)
+        in ``torch.channels_last`` layout; the same function, other rounding (on 2 CPU cores the
+        seismic quick step runs about 1.7 times faster; see the results page).
+    :param bool compile_prior: compile the prior's layers with :func:`torch.compile`
+        (:func:`deepinv_jitter.models.compile_priors`; CNN priors only; an opt-in that pays a
+        compilation at the start of training and of evaluation).
     :param int, None eval_batch_size: batch size of the test loader (``None``: ``batch_size``).
     :param dict options: task-specific settings declared by the task's :class:`TaskSpec`.
     :raises ValueError: a setting of the wrong type or out of range, naming it.
@@ -207,6 +215,8 @@ class TaskConfig:
     precision: str = "fp32"
     online_measurements: bool = True
     threads: int | None = None
+    channels_last: bool = True
+    compile_prior: bool = False
     eval_batch_size: int | None = None
     options: dict = field(default_factory=dict)
 
@@ -459,7 +469,15 @@ class Task:
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             torch.manual_seed(self.seed)
             model = self.spec.build_model(self.config, self.physics)
-        return model.to(self.device)
+        model = model.to(self.device)
+        if self.channels_last:
+            # 4-D weights only: convolutions then run on NHWC feature maps
+            model = model.to(memory_format=torch.channels_last)
+        if self.compile_prior:
+            from ...models import compile_priors
+
+            compile_priors(model)
+        return model
 
     def metrics(self) -> tuple:
         r"""The task's ``(psnr, ssim)`` metrics.

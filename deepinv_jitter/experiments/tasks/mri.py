@@ -43,7 +43,7 @@ PRESETS = {
     "quick": dict(
         img_size=(96, 96),
         n_train=64,
-        n_test=16,
+        n_test=64,  # every embedded test slice (evaluation is cheap next to training)
         batch_size=8,
         epochs=12,
         n_iter=5,
