@@ -38,6 +38,23 @@ FINAL = "checkpoint_final.pt"
 
 # settings that may differ between a checkpoint and the run that continues it
 _FREE = {"device", "epochs", "data_root"}
+#: settings read by evaluation only: a trained run is reused when they change
+EVAL_ONLY = frozenset({"eval_attack_steps", "curve_eps", "gaussian_draws", "eval_batch_size"})
+#: settings that only one training mode reads (the others train the same without them)
+MODE_ONLY = {
+    "jitter_sigma": "sgd_jitter",
+    "jitter_scale": "sgd_jitter",
+    "input_sigma": "input_jitter",
+    "train_attack_steps": "adversarial",
+    "attack_eps": "adversarial",
+    "attack_relative": "adversarial",
+    "attack_step_size": "adversarial",
+}
+
+
+def _ignored(key: str, mode: str) -> bool:
+    """Whether setting ``key`` cannot change what training mode ``mode`` learns."""
+    return key in _FREE or key in EVAL_ONLY or MODE_ONLY.get(key, mode) != mode
 
 
 class CheckpointMismatchError(ValueError):
@@ -118,9 +135,11 @@ def run_identity(task, mode: str) -> dict:
 def check_identity(meta: dict, task, mode: str, path: str | Path) -> None:
     r"""Check that a checkpoint was written by the run that is about to use it.
 
-    The device, the number of epochs (a run may be continued with more) and the data location
-    may differ; everything else must match (a setting the checkpoint does not record, added by a
-    later version, matches when it has its default).
+    The device, the number of epochs (a run may be continued with more), the data location, the
+    settings only evaluation reads (``EVAL_ONLY``) and those only another training mode reads
+    (``MODE_ONLY``: e.g. ``jitter_sigma`` for an ``mse`` run) may differ; everything else must
+    match (a setting the checkpoint does not record, added by a later version, matches when it has
+    its default).
 
     :param dict meta: the checkpoint's ``meta``.
     :param deepinv_jitter.experiments.tasks.Task task: the run's task.
@@ -142,7 +161,7 @@ def check_identity(meta: dict, task, mode: str, path: str | Path) -> None:
     old, new = have.get("settings", {}), want["settings"]
     defaults = {f.name: f.default for f in dataclasses.fields(TaskConfig)}
     for key in sorted(set(old) | set(new)):
-        if key in _FREE:
+        if _ignored(key, mode):
             continue
         # a setting added after the checkpoint was written matches when it has its default
         before = old[key] if key in old else defaults.get(key, None)

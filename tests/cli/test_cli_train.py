@@ -171,8 +171,8 @@ def test_resume_refuses_a_checkpoint_of_another_run(tmp_path, capsys):
         "mode 'mse' (checkpoint) != 'sgd_jitter'" in err
         and len(err.strip().splitlines()) == 1
     )
-    assert main(_train_argv(out, "mse", "--resume", "--sigma", "0.5")) == 2
-    assert "jitter_sigma" in capsys.readouterr().err
+    assert main(_train_argv(out, "mse", "--resume", "--set", "noise_sigma=0.5")) == 2
+    assert "noise_sigma" in capsys.readouterr().err
     assert main(_train_argv(out, "mse", "--resume", "--set", "channels=4")) == 2
     assert "channels 8 (checkpoint) != 4" in capsys.readouterr().err
     assert (out / FINAL).read_bytes() == before

@@ -135,6 +135,8 @@ def test_compile_priors_same_function_gradients_and_state_dict():
     )
     compiled.load_state_dict(eager.state_dict())
     assert compile_priors(compiled) == 1
+    nets = [m.net for m in compiled.modules() if isinstance(m, SeismicCNN)]
+    assert nets and all(n._compiled_call_impl is not None for n in nets)
     assert list(compiled.state_dict()) == list(eager.state_dict())
     y = physics(torch.rand(3, 1, 12, 12)).requires_grad_()
     out_e, out_c = eager(y, physics), compiled(y, physics)

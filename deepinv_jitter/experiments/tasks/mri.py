@@ -51,6 +51,9 @@ PRESETS = {
         lr=2e-3,
         train_attack_steps=2,
         eval_attack_steps=10,
+        # 64 x 8 = 512 random perturbations a model, as 16 x 32 gave: the Monte-Carlo error of
+        # the average case (about 0.004 dB) stays far below the test-set sampling error
+        gaussian_draws=8,
     ),
     "paper": dict(
         img_size=(320, 320),

@@ -20,7 +20,7 @@ DEFAULTS = dict(
     noise_sigma=0.02,
     attack_eps=1.0,
     attack_relative=False,
-    jitter_sigma=0.1,
+    jitter_sigma=0.075,  # the 0.3 dB rule over three seeds (results page)
     jitter_scale="iterate",
     input_sigma=0.05,
 )
@@ -53,6 +53,9 @@ PRESETS = {
         lr=2e-3,
         train_attack_steps=2,
         eval_attack_steps=10,
+        # 64 x 8 = 512 random perturbations a model, as 16 x 32 gave: the Monte-Carlo error of
+        # the average case (about 0.004 dB) stays far below the test-set sampling error
+        gaussian_draws=8,
     ),
     "paper": dict(
         img_size=(352, 352),
