@@ -39,7 +39,9 @@ FINAL = "checkpoint_final.pt"
 # settings that may differ between a checkpoint and the run that continues it
 _FREE = {"device", "epochs", "data_root"}
 #: settings read by evaluation only: a trained run is reused when they change
-EVAL_ONLY = frozenset({"eval_attack_steps", "curve_eps", "gaussian_draws", "eval_batch_size"})
+EVAL_ONLY = frozenset(
+    {"eval_attack_steps", "curve_eps", "gaussian_draws", "eval_batch_size"}
+)
 #: settings that only one training mode reads (the others train the same without them)
 MODE_ONLY = {
     "jitter_sigma": "sgd_jitter",
