@@ -170,7 +170,7 @@ class TaskConfig:
         default; tiny networks run faster on one thread than on several).
     :param bool channels_last: store the network's convolution weights (and so its feature maps)
         in ``torch.channels_last`` layout; the same function, other rounding (on 2 CPU cores the
-        seismic quick step runs about 1.7 times faster; see the results page).
+        seismic quick preset trains about 1.5 times faster, MRI no faster; see the results page).
     :param bool compile_prior: compile the prior's layers with :func:`torch.compile`
         (:func:`deepinv_jitter.models.compile_priors`; CNN priors only; an opt-in that pays a
         compilation at the start of training and of evaluation).
