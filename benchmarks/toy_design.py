@@ -70,6 +70,7 @@ from deepinv_jitter.datasets.toy import (
 )
 from deepinv_jitter.models import build_unrolled
 from deepinv_jitter.models.linear import LinearDenoiser, MLPDenoiser
+from deepinv_jitter.robustness import gaussian_perturbation
 from deepinv_jitter.training import TRAINING_MODES as MODES
 
 
@@ -172,11 +173,6 @@ def train(args, model, physics, mode, n_train, seed):
     return trainer.train().eval()
 
 
-def _sphere(shape, eps, g):
-    d = torch.randn(shape, generator=g)
-    return eps * d / d.flatten(1).norm(dim=1).reshape(-1, *([1] * (len(shape) - 1)))
-
-
 @torch.no_grad()
 def evaluate(args, net, model, shifted, physics, seed):
     g = torch.Generator().manual_seed(10_000 + seed)
@@ -189,7 +185,9 @@ def evaluate(args, net, model, shifted, physics, seed):
     mse = 0.0
     for _ in range(args.draws):
         mse += (
-            ((net(y + _sphere(y.shape, args.eps, g), physics) - x) ** 2).mean().item()
+            ((net(y + gaussian_perturbation(y, args.eps, rng=g), physics) - x) ** 2)
+            .mean()
+            .item()
         )
     out["gauss"] = model.psnr(mse / args.draws)
     xo = shifted.sample(args.n_test, rng=g)

@@ -27,6 +27,7 @@ from deepinv_jitter import jitterize
 from deepinv_jitter.datasets.toy import GaussianSubspaceModel, ToySignalDataset
 from deepinv_jitter.models import build_unrolled
 from deepinv_jitter.models.linear import LinearDenoiser, MLPDenoiser
+from deepinv_jitter.robustness import gaussian_perturbation
 
 N_SIGMAS = 4.0  # tolerance of every Monte-Carlo check, in standard errors
 NOISE = 0.2
@@ -164,11 +165,6 @@ def test_jittered_output_is_unbiased_and_has_the_predicted_covariance():
 
 
 # ---------------------------------------------------------------------------- (b)
-def _sphere(shape, eps, g):
-    d = torch.randn(shape, generator=g, dtype=torch.float64)
-    return eps * d / d.flatten(1).norm(dim=1).reshape(-1, *([1] * (len(shape) - 1)))
-
-
 def test_average_case_error_is_clean_error_plus_eps2_over_m_frobenius_norm():
     model = small_model()
     net, physics = linear_network(model.n, seed=1)
@@ -185,7 +181,7 @@ def test_average_case_error_is_clean_error_plus_eps2_over_m_frobenius_norm():
     yr, xr = y.repeat(reps, 1, 1, 1), x.repeat(reps, 1, 1, 1)
     net.eval()
     with torch.no_grad():
-        out = net(yr + _sphere(yr.shape, eps, g), physics)
+        out = net(yr + gaussian_perturbation(yr, eps, rng=g), physics)
     mean, se = mean_and_stderr(((out - xr) ** 2).flatten(1).sum(1))
     assert eps**2 / m * J.square().sum().item() > 0.3 * clean
     assert abs(mean - expected) < N_SIGMAS * se, (mean, expected, se)
@@ -199,7 +195,7 @@ def test_estimator_error_with_eps_matches_monte_carlo():
     g = torch.Generator().manual_seed(7)
     x = model.sample(40000, rng=g).double()
     y = x + NOISE * torch.randn(x.shape, generator=g, dtype=x.dtype)
-    y = y + _sphere(y.shape, eps, g)
+    y = y + gaussian_perturbation(y, eps, rng=g)
     err = ((y.flatten(1) @ J.T - x.flatten(1)) ** 2).mean(1)
     mean, se = mean_and_stderr(err)
     assert abs(mean - model.estimator_error(J, NOISE, eps=eps)) < N_SIGMAS * se
