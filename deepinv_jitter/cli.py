@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train unrolled reconstruction networks with SGD jittering and compare them "
         "with MSE, input-jittering and adversarial training: in distribution, out of "
         "distribution, under random perturbations and under attack.",
-        epilog="Example: deepinv-jitter compare --task seismic   (quick preset, ~10 min on 2 "
+        epilog="Example: deepinv-jitter compare --task seismic   (quick preset, ~4 min on 2 "
         "CPU cores)",
     )
     parser.add_argument(

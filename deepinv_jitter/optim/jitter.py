@@ -104,7 +104,7 @@ def jitter_std(u: torch.Tensor, sigma: float, scale: str = "iterate", stepsize=1
     _check_sigma_scale(sigma, scale)
     gamma = stepsize.detach() if isinstance(stepsize, torch.Tensor) else stepsize
     if scale == "absolute":
-        return (sigma * gamma) * torch.ones_like(_per_sample_max_abs(u))
+        return (sigma * gamma) * u.real.new_ones((u.shape[0],) + (1,) * (u.dim() - 1))
     s = sigma * _per_sample_max_abs(u)
     return s if scale == "iterate" else gamma * s
 

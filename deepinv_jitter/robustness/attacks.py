@@ -155,9 +155,8 @@ def pgd_attack(
                 if mask is not None:
                     grad = grad * mask
                 with torch.no_grad():
+                    # grad is masked and delta starts at zero: delta stays masked
                     delta = delta + alpha * budget * grad / _norm(grad).clamp_min(tiny)
-                    if mask is not None:
-                        delta = delta * mask
                     delta = delta * (budget / _norm(delta).clamp_min(tiny)).clamp(
                         max=1.0
                     )

@@ -106,16 +106,6 @@ def _seeded(seed: int, device: torch.device):
         yield
 
 
-def _mask(physics, y: torch.Tensor) -> torch.Tensor | None:
-    """Sampling mask (k-space: perturb sampled entries only), ``None`` for physics without one."""
-    try:
-        return measurement_mask(physics, y)
-    except ValueError:
-        # some physics hold a ``mask`` that is no sampling mask (deepinv's BlurFFT keeps its
-        # Fourier filter there); such a physics samples every entry of y
-        return None
-
-
 def gaussian_perturbation(
     y: torch.Tensor,
     eps: float,
@@ -299,7 +289,7 @@ def evaluate_robustness(
 
     def average_case(x, y, b):
         gen = torch.Generator(device=device).manual_seed(seed + 7919 * b + 3)
-        mask = _mask(physics, y)
+        mask = measurement_mask(physics, y)
         deltas = [
             gaussian_perturbation(y, eps, relative=relative, mask=mask, rng=gen)
             for _ in range(gaussian_draws)
