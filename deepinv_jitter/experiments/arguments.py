@@ -131,12 +131,15 @@ def parse_positive_floats(text: str) -> list[float]:
 
     :param str text: e.g. ``"0.05,0.1"``.
     :return: the values.
-    :raises ValueError: a value that is not a positive number, or none.
+    :raises ValueError: a value that is not a positive number, a repeat, or none.
     """
     try:
-        return [parse_positive(s) for s in _split(text)] or [parse_positive("")]
+        values = [parse_positive(s) for s in _split(text)] or [parse_positive("")]
     except ValueError as e:
         raise ValueError(f"sigmas must be positive numbers: {e}") from None
+    if len({f"{v:g}" for v in values}) != len(values):
+        raise ValueError(f"sigmas must be distinct, got {text!r}")
+    return values
 
 
 def check_device(text: str) -> str:

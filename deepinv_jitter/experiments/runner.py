@@ -505,7 +505,8 @@ def run_sweep(
     :param float, None max_id_loss: accuracy budget in dB for the recommendation (needs ``mse``
         among the reference modes).
     :return: the trade-off dict (as in ``tradeoff.json``).
-    :raises ValueError: ``max_id_loss`` without ``mse`` among the reference modes.
+    :raises ValueError: ``max_id_loss`` without ``mse`` among the reference modes, or two
+        sigmas that name the same run (equal to 6 significant digits).
     """
     from .statistics import paired_difference
 
@@ -515,6 +516,9 @@ def run_sweep(
         raise ValueError(
             "--max-id-loss compares with mse: keep mse among --reference-modes"
         )
+    labels = [f"{s:g}" for s in sigmas]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"sigmas must be distinct, got {', '.join(labels)}")
     runs = [(mode, mode, None) for mode in reference_modes]
     runs += [(f"sgd_jitter_sigma{s:g}", "sgd_jitter", float(s)) for s in sigmas]
     reports: dict = {name: {} for name, _, _ in runs}
@@ -724,6 +728,8 @@ def run_generalization(
                     evaluate_model(t, model, progress=progress, curve_eps=[]).conditions
                 )
                 conds["train"] = _train_psnr(t, model, min(n, len(t.test_dataset)))
+                gap = conds["train"]["psnr"] - conds["in_distribution"]["psnr"]
+                conds["gap"] = {"psnr": gap}  # summarised over seeds like the others
                 per[mode][seed] = conds
                 log(summary_line(f"{mode} n{n} s{seed}", secs, conds))
         for mode in modes:
@@ -734,11 +740,6 @@ def run_generalization(
                 entry[cond] = {"psnr": r["mean"], "psnr_per_seed": values}
                 if len(seeds) > 1:
                     entry[cond] |= {"psnr_std": r["std"], "psnr_ci95": r["ci95"]}
-            gaps = [
-                per[mode][s]["train"]["psnr"] - per[mode][s]["in_distribution"]["psnr"]
-                for s in seeds
-            ]
-            entry["gap"] = {"psnr": sum(gaps) / len(gaps), "psnr_per_seed": gaps}
             results[mode][str(n)] = entry
     result = {
         "task": task.name,

@@ -39,6 +39,10 @@ def _exit_and_message(argv, capsys):
         ),
         (["sweep", "--task", "seismic", "--sigmas", "1,-2"], ["--sigmas", "positive"]),
         (
+            ["sweep", "--task", "seismic", "--sigmas", "0.1,0.1"],
+            ["--sigmas", "distinct"],
+        ),
+        (
             ["compare", "--task", "mri", "--data-root", "/no/such/dir"],
             ["--data-root", "/no/such"],
         ),
@@ -272,3 +276,13 @@ def test_set_overrides_reach_the_task_and_bad_ones_exit_2(capsys, tmp_path):
     err = capsys.readouterr().err
     assert "epochs" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_repeated_sigmas_are_refused_by_the_runner_too(tmp_path):
+    # the same label names the same run folder: two entries would train it twice
+    from deepinv_jitter.experiments.runner import run_sweep
+    from deepinv_jitter.tasks import get_task
+
+    with pytest.raises(ValueError, match="sigmas must be distinct"):
+        run_sweep(get_task("seismic", "smoke"), [0.1, 0.1000000001], tmp_path)
+    assert not any(tmp_path.iterdir())

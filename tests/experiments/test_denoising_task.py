@@ -121,6 +121,9 @@ def test_generalization_command_writes_the_contract(tmp_path):
                 )
             ]
             assert entry["gap"]["psnr_per_seed"] == pytest.approx(gap)
+            # the gap has its spread like every condition (the figure draws it as error bars)
+            spread = abs(gap[0] - gap[1]) / math.sqrt(2)
+            assert entry["gap"]["psnr_std"] == pytest.approx(spread)
     assert (out / "generalization.png").stat().st_size > 1000
     # resume reuses every (size, seed, mode) run
     assert main(argv + ["--resume"]) == 0
