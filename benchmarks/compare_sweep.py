@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from deepinv_jitter.experiments.reports import json_safe, write_json
 from deepinv_jitter.experiments.runner import evaluate_model, train_mode
 from deepinv_jitter.tasks import get_task
 
@@ -114,9 +115,8 @@ def main():
             f"ADV {c['adversarial']:.2f} step {step}",
             flush=True,
         )
-    text = json.dumps(summary, indent=1)
-    (out / "sweep_summary.json").write_text(text)
-    print("SUMMARY", json.dumps(summary))
+    write_json(summary, out / "sweep_summary.json")  # atomic; NaN as null
+    print("SUMMARY", json.dumps(json_safe(summary)))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ status 0.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -152,6 +151,8 @@ def main(argv=None) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("gpu_throughput: no CUDA device available; skipping (nothing measured)")
         return 0
+    from deepinv_jitter.experiments.reports import write_json
+    from deepinv_jitter.experiments.tasks import REGISTRY
     from deepinv_jitter.tasks import get_task
 
     warnings.filterwarnings("ignore")
@@ -165,8 +166,8 @@ def main(argv=None) -> int:
     )
     results = {"device": device_name, "preset": args.preset, "tasks": {}}
     for name in [t.strip() for t in args.tasks.split(",") if t.strip()]:
-        probe = get_task(name, args.preset, device=args.device)
-        n = probe.batch_size * max(args.steps, args.warmup)
+        # the batch size from the settings alone (building the task would build its data)
+        n = REGISTRY[name].config(args.preset).batch_size * max(args.steps, args.warmup)
         task = get_task(name, args.preset, device=args.device, n_train=n)
         data = _cached(task.train_dataset, n)
         print(
@@ -206,8 +207,7 @@ def main(argv=None) -> int:
                 name, args.preset, args.device, args.amp, args.psnr_epochs
             )
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        write_json(results, args.json)  # atomic; NaN (no GPU memory on a CPU) as null
     return 0
 
 
