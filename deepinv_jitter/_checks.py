@@ -51,9 +51,9 @@ def check_number(
     if isinstance(value, bool):
         raise ValueError(message)
     if integer:
-        if not isinstance(value, int):
+        if not isinstance(value, numbers.Integral):  # int, numpy integers
             raise ValueError(message)
-    elif not isinstance(value, (int, float)) or not math.isfinite(value):
+    elif not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(message)
     if low is not None and (value <= low if strict else value < low):
         raise ValueError(message)

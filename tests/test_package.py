@@ -44,3 +44,28 @@ def test_python_dash_m_matches_console_script():
     )
     assert out.returncode == 0
     assert deepinv_jitter.__version__ in out.stdout
+
+
+def test_check_number_is_the_one_numeric_check():
+    import numpy as np
+    import pytest
+
+    from deepinv_jitter._checks import check_number
+    from deepinv_jitter.datasets.toy import GaussianSubspaceModel
+    from deepinv_jitter.models import LinearDenoiser
+
+    assert check_number(np.int64(3), "n", low=1, integer=True) == 3
+    assert check_number(np.float32(0.5), "s", low=0) == 0.5
+    for bad, kw in [
+        (True, {}),
+        (1.5, {"integer": True}),
+        (float("nan"), {}),
+        (0, {"strict": True}),
+    ]:
+        with pytest.raises(ValueError, match="x must be"):
+            check_number(bad, "x", low=0, **kw)
+    # the toy model and the linear prior use it: the same message
+    with pytest.raises(ValueError, match="k must be an integer >= 1, got 0"):
+        GaussianSubspaceModel(k=0)
+    with pytest.raises(ValueError, match="n must be an integer >= 1, got 2.0"):
+        LinearDenoiser(2.0)

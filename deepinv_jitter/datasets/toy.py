@@ -55,11 +55,12 @@ the OOD oracle 23.58 dB).
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from .._checks import check_number
 
 __all__ = [
     "DEFAULT_NOISE_SIGMA",
@@ -77,26 +78,11 @@ DEFAULT_NOISE_SIGMA = 0.2
 def _check_float(value, name: str, minimum: float = 0.0, strict: bool = False) -> float:
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    value = float(value)
-    ok = value > minimum if strict else value >= minimum
-    if not math.isfinite(value) or not ok:
-        op = ">" if strict else ">="
-        raise ValueError(
-            f"{name} must be a finite number {op} {minimum}, got {value!r}"
-        )
-    return value
+    return check_number(value, name, low=minimum, strict=strict)
 
 
 def _check_int(value, name: str, minimum: int) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check_number(value, name, low=minimum, integer=True)
 
 
 def _check_rng(rng) -> None:
@@ -404,9 +390,7 @@ class GaussianSubspaceModel:
         return SubspaceShift(self, self.shifted(angle, rng=rng))
 
     # ------------------------------------------------------------------ the oracle
-    def mmse_matrix(
-        self, noise_sigma: float, dtype: torch.dtype = torch.float64
-    ) -> torch.Tensor:
+    def mmse_matrix(self, noise_sigma: float) -> torch.Tensor:
         r"""The Wiener filter :math:`W_s = C (C + s^2 I)^{-1}`, the MMSE estimator.
 
         .. math::
@@ -417,7 +401,6 @@ class GaussianSubspaceModel:
         (for :math:`s = 0`, the projector :math:`U U^\top`).
 
         :param float noise_sigma: noise std :math:`s \geq 0`.
-        :param torch.dtype dtype: dtype of the result (default float64).
         :return: (:class:`torch.Tensor`) :math:`n \times n` matrix acting on flattened
             signals.
         :raises ValueError: if ``noise_sigma`` is negative or not finite.
@@ -430,7 +413,7 @@ class GaussianSubspaceModel:
         """
         s2 = _check_float(noise_sigma, "noise_sigma") ** 2
         shrink = self.eigenvalues / (self.eigenvalues + s2)
-        return ((self.basis * shrink) @ self.basis.T).to(dtype)
+        return (self.basis * shrink) @ self.basis.T
 
     def mmse_estimate(self, y: torch.Tensor, noise_sigma: float) -> torch.Tensor:
         r"""The oracle reconstruction :math:`\hat x = W_s y` of a batch ``(B, *shape)``.

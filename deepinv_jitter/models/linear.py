@@ -24,15 +24,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import check_number
+
 __all__ = ["LinearDenoiser", "MLPDenoiser"]
 
 _INITS = ("identity", "zero")
 
 
 def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return check_number(value, name, low=minimum, integer=True)
 
 
 def _flatten(x: torch.Tensor, n: int, name: str) -> torch.Tensor:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import check_number
+
 __all__ = ["SeismicCNN", "DnCNNPrior", "compile_priors"]
 
 
 def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return check_number(value, name, low=minimum, integer=True)
 
 
 class _ResidualCNN(nn.Module):
