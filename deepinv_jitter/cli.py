@@ -26,9 +26,8 @@ from .__about__ import __version__
 from .experiments import arguments as A
 from .experiments.presets import PRESET_NAMES
 from .experiments.tasks import TASKS
+from .experiments.tasks.base import PRECISIONS
 from .training import TRAINING_MODES
-
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class _Parser(argparse.ArgumentParser):

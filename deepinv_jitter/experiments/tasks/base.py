@@ -25,6 +25,9 @@ from ..presets import PRESET_NAMES
 
 __all__ = ["TaskConfig", "TaskSpec", "TaskData", "Task", "check_mode"]
 
+#: training precisions (``--precision``)
+PRECISIONS = ("fp32", "bf16", "fp16")
+
 
 def _int(low):
     return lambda v, name: check_number(v, name, low=low, integer=True)
@@ -116,7 +119,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "lr": _float(0, strict=True),
     "n_train": _int(1),
     "n_test": _int(1),
-    "precision": _choice(("fp32", "bf16", "fp16")),
+    "precision": _choice(PRECISIONS),
     "online_measurements": _bool,
     "threads": _optional(_int(1)),
     "channels_last": _bool,
@@ -317,12 +320,6 @@ class TaskSpec:
     :param Callable build_data: ``build_data(config) -> TaskData``.
     :param Callable build_model: ``build_model(config, physics) -> torch.nn.Module``.
     :param Callable metrics: ``metrics(config) -> (psnr, ssim)``.
-    :param bool online_measurements: draw fresh measurement noise for every training batch
-        (``True``) or train on one fixed noisy measurement per training image (``False``,
-        drawn once from the seed: the setting in which a small training set can be overfit).
-    :param int, None threads: CPU threads for training and evaluation (``None``: torch's
-        default; tiny networks run faster on one thread than on several).
-    :param int, None eval_batch_size: batch size of the test loader (``None``: ``batch_size``).
     :param dict options: task-specific settings and their defaults.
     :param Callable, None oracle: ``oracle(task) -> {"in_distribution": {"psnr": ...}, ...}``, the
         best achievable reconstruction where the task knows it.
