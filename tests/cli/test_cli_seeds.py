@@ -93,21 +93,22 @@ def test_sweep_max_id_loss_recommends_and_prints_a_sigma(tmp_path, capsys):
         "--reference-modes",
         "mse",
     ]
-    argv += ["--max-id-loss", "0.3", "--seeds", "0,1", "--out", str(out)]
-    assert main(argv + FAST) == 0
+    argv += ["--seeds", "0,1", "--out", str(out)]
+    # a budget every sigma meets: the most robust one is recommended, and printed
+    assert main(argv + ["--max-id-loss", "1000"] + FAST) == 0
     res = json.loads((out / "tradeoff.json").read_text())
     rec = res["recommended"]
-    assert set(rec) == {"sigma", "reason"}
-    printed = capsys.readouterr().out
-    if rec["sigma"] is None:
-        assert "recommended: none" in printed
-    else:
-        assert f"--sigma {rec['sigma']:g}" in printed
-    # the recommendation follows the rule on the written frontier
+    jittered = [p for p in res["points"] if p["mode"] == "sgd_jitter"]
+    best = max(jittered, key=lambda p: p["results"]["adversarial"]["psnr"])
+    assert rec["sigma"] == best["sigma"] and set(rec) == {"sigma", "reason"}
+    assert f"--sigma {best['sigma']:g}" in capsys.readouterr().out
+    assert (out / "tradeoff.png").is_file()
+    # the rule on the written frontier, at the 0.3 dB budget (runs reused)
     from deepinv_jitter.experiments.runner import recommend_sigma
 
-    assert recommend_sigma(res["points"], 0.3) == rec
-    assert (out / "tradeoff.png").is_file()
+    assert main(argv + ["--max-id-loss", "0.3", "--resume"] + FAST) == 0
+    res = json.loads((out / "tradeoff.json").read_text())
+    assert recommend_sigma(res["points"], 0.3) == res["recommended"]
 
 
 def test_sweep_max_id_loss_needs_mse(capsys):
