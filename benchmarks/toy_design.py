@@ -54,6 +54,7 @@ exploration, constant learning rate). ``--prior mlp
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -173,14 +174,17 @@ def train(args, model, physics, mode, n_train, seed):
     return trainer.train().eval()
 
 
+@functools.cache
+def _test_pairs(model, n_test, seed, noise_sigma):
+    """The test pairs of one seed, built once (each item drawn once)."""
+    test = ToySignalDataset(model, n_test, seed=10_000 + seed, noise_sigma=noise_sigma)
+    return tuple(torch.stack(v) for v in zip(*(test[i] for i in range(len(test)))))
+
+
 @torch.no_grad()
 def evaluate(args, net, model, shifted, physics, seed):
     g = torch.Generator().manual_seed(10_000 + seed)
-    test = ToySignalDataset(
-        model, args.n_test, seed=10_000 + seed, noise_sigma=args.noise_sigma
-    )
-    x = torch.stack([test[i][0] for i in range(len(test))])
-    y = torch.stack([test[i][1] for i in range(len(test))])
+    x, y = _test_pairs(model, args.n_test, seed, args.noise_sigma)
     out = {"test": model.psnr(((net(y, physics) - x) ** 2).mean().item())}
     mse = 0.0
     for _ in range(args.draws):
@@ -203,13 +207,12 @@ def main(argv=None):
     shifted = model.shifted(args.ood_angle)
     physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(args.noise_sigma))
     s = args.noise_sigma
+    closed = model.oracle_conditions(s, args.eps, args.ood_angle)
     oracle = {
-        "test": model.oracle_psnr(s),
-        "gauss": model.oracle_psnr(s, eps=args.eps),
-        "ood": shifted.psnr(shifted.mmse_error(s)),
-        "ood_mismatched": shifted.psnr(
-            shifted.estimator_error(model.mmse_matrix(s), s)
-        ),
+        "test": closed["in_distribution"]["psnr"],
+        "gauss": closed["gaussian"]["psnr"],
+        "ood": closed["ood"]["psnr"],
+        "ood_mismatched": closed["ood_mismatched"]["psnr"],
         "noisy_input": model.psnr(s**2),
     }
     print(" ".join(sys.argv[1:]) or "(defaults)")
