@@ -18,7 +18,6 @@ __all__ = [
     "paired_markdown",
     "precision_markdown",
     "write_outputs",
-    "summarize_reports",
     "LABELS",
 ]
 
@@ -187,20 +186,6 @@ def _mean_curves(reports_by_seed: dict) -> dict:
             "psnr_std": [v["std"] or 0.0 for v in stats],
         }
     return curves
-
-
-def summarize_reports(reports_by_seed: dict) -> dict:
-    r"""One run's conditions over seeds: the report's numbers for one seed; means, per-seed
-    values and intervals for several (as in ``results.json``).
-
-    :param dict reports_by_seed: ``{seed: RobustnessReport}``.
-    :return: ``{condition: {"psnr", "ssim", ...}}``.
-    """
-    from .statistics import summarize_seeds
-
-    seeds = list(reports_by_seed)
-    per_seed = {s: {"run": dict(reports_by_seed[s].conditions)} for s in seeds}
-    return summarize_seeds(per_seed, seeds)["results"]["run"]
 
 
 def write_outputs(

@@ -464,18 +464,6 @@ def recommend_sigma(points: Sequence[dict], max_id_loss: float) -> dict:
     }
 
 
-def _point(label, mode, sigma, reports: dict, secs: list) -> dict:
-    from .reports import summarize_reports
-
-    return {
-        "label": label,
-        "mode": mode,
-        "sigma": sigma,
-        "results": summarize_reports(reports),
-        "train_seconds": float(sum(secs) / len(secs)),
-    }
-
-
 def run_sweep(
     task,
     sigmas: Sequence[float],
@@ -508,7 +496,7 @@ def run_sweep(
     :raises ValueError: ``max_id_loss`` without ``mse`` among the reference modes, or two
         sigmas that name the same run (equal to 6 significant digits).
     """
-    from .statistics import paired_difference
+    from .statistics import summarize_seeds
 
     out = Path(out)
     seeds = _seeds(task, seeds)
@@ -537,7 +525,8 @@ def run_sweep(
                 retrain_on_mismatch=True,
             )
             rep = evaluate_model(t, model, progress=progress)
-            reports[name][seed], seconds[name] = rep, seconds[name] + [secs]
+            reports[name][seed] = rep
+            seconds[name].append(secs)
             label = name if sigma is None else f"sigma={sigma:g}"
             log(
                 summary_line(
@@ -546,18 +535,24 @@ def run_sweep(
                     rep.conditions,
                 )
             )
+    summary = summarize_seeds(
+        {
+            s: {name: dict(reports[name][s].conditions) for name in reports}
+            for s in seeds
+        },
+        seeds,
+    )
     points = []
     for name, mode, sigma in runs:
-        label = mode if sigma is None else f"sgd_jitter sigma={sigma:g}"
-        p = _point(label, mode, sigma, reports[name], seconds[name])
-        if "mse" in reports and mode != "mse":
-            p["paired_vs_mse"] = {
-                c: paired_difference(
-                    [reports[name][s].conditions[c]["psnr"] for s in seeds],
-                    [reports["mse"][s].conditions[c]["psnr"] for s in seeds],
-                )
-                for c in reports[name][seeds[0]].conditions
-            }
+        p = {
+            "label": mode if sigma is None else f"sgd_jitter sigma={sigma:g}",
+            "mode": mode,
+            "sigma": sigma,
+            "results": summary["results"][name],
+            "train_seconds": float(sum(seconds[name]) / len(seconds[name])),
+        }
+        if name in summary["paired_vs_mse"]:
+            p["paired_vs_mse"] = summary["paired_vs_mse"][name]
         points.append(p)
     result = {
         "task": task.name,

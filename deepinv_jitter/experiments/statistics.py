@@ -130,12 +130,26 @@ def summarize_seeds(per_seed: dict, seeds: Sequence[int]) -> dict:
         ``psnr`` and ``ssim``, ``psnr_per_seed``, ``ssim_per_seed``, ``psnr_std``, ``psnr_ci95``,
         ``psnr_test_sem`` (the test-set sampling error, mean over seeds) and ``psnr_seed_sem``
         (:math:`s/\sqrt n`, the seed-to-seed part); ``paired_vs_mse[mode][condition]`` holds
-        ``{"mean", "ci95"}`` of the PSNR difference to ``mse`` (when ``mse`` is among the modes).
+        ``{"mean", "ci95"}`` of the PSNR difference to ``mse`` (when ``mse`` is among the modes;
+        with one seed the difference itself and ``ci95`` ``None``).
     """
     seeds = list(seeds)
     first = per_seed[seeds[0]]
+    paired: dict = {}
+    if "mse" in first:
+        for mode, conds in first.items():
+            if mode == "mse":
+                continue
+            paired[mode] = {
+                cond: paired_difference(
+                    [per_seed[s][mode][cond]["psnr"] for s in seeds],
+                    [per_seed[s]["mse"][cond]["psnr"] for s in seeds],
+                )
+                for cond in conds
+                if cond in first["mse"]
+            }
     if len(seeds) == 1:
-        return {"results": first, "paired_vs_mse": {}}
+        return {"results": first, "paired_vs_mse": paired}
     results: dict = {}
     for mode, conds in first.items():
         results[mode] = {}
@@ -156,17 +170,4 @@ def summarize_seeds(per_seed: dict, seeds: Sequence[int]) -> dict:
             if all(v is not None for v in sems):
                 entry["psnr_test_sem"] = sum(sems) / len(sems)
             results[mode][cond] = entry
-    paired: dict = {}
-    if "mse" in results:
-        for mode in results:
-            if mode == "mse":
-                continue
-            paired[mode] = {
-                cond: paired_difference(
-                    results[mode][cond]["psnr_per_seed"],
-                    results["mse"][cond]["psnr_per_seed"],
-                )
-                for cond in results[mode]
-                if cond in results["mse"]
-            }
     return {"results": results, "paired_vs_mse": paired}

@@ -65,7 +65,13 @@ def test_summarize_seeds_schema_and_values():
     assert out["paired_vs_mse"]["sgd"]["in_distribution"]["mean"] == pytest.approx(0.3)
     assert "mse" not in out["paired_vs_mse"]
     one = summarize_seeds({0: per_seed[0]}, [0])
-    assert one["results"] == per_seed[0] and one["paired_vs_mse"] == {}
+    assert one["results"] == per_seed[0]
+    d = one["paired_vs_mse"]["sgd"]["in_distribution"]
+    want = (
+        per_seed[0]["sgd"]["in_distribution"]["psnr"]
+        - per_seed[0]["mse"]["in_distribution"]["psnr"]
+    )
+    assert d["mean"] == pytest.approx(want) and d["ci95"] is None
 
 
 def _point(sigma, adv, diff_mean, ci):
