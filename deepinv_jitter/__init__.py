@@ -2,12 +2,13 @@
 
 SGD jittering (Guan & Davenport, ICML 2025) injects fresh Gaussian noise into every iteration of an
 unrolled network while it trains, and never at evaluation. This package provides the jittering
-iterators for deepinv's unfolded GD and PGD, a :class:`JitterTrainer` with the paper's four training
-modes, a seismic deconvolution physics, and robustness evaluation.
+hook for deepinv's unfolded algorithms (GD, PGD, FISTA, HQS, DRS, ADMM, PDCP, DEQ), a
+:class:`JitterTrainer` with the paper's training modes composed from perturbations, a seismic
+deconvolution physics, and robustness evaluation.
 """
 
 from .__about__ import __version__
-from .optim.jitter import JitterGDIteration, JitterPGDIteration, jitterize
+from .optim.jitter import JitterGDIteration, JitterPGDIteration, jitterize, strip_jitter
 from .physics.seismic import SeismicDeconvolution, ricker
 from .training.trainer import JitterTrainer
 
@@ -17,6 +18,7 @@ __all__ = [
     "JitterGDIteration",
     "JitterPGDIteration",
     "jitterize",
+    "strip_jitter",
     "SeismicDeconvolution",
     "ricker",
 ]

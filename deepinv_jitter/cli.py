@@ -119,7 +119,8 @@ _OPTIONS = {
     "modes": dict(
         type=_modes,
         default=list(TRAINING_MODES),
-        help=f"comma-separated training modes (default {','.join(TRAINING_MODES)})",
+        help=f"comma-separated training modes (default {','.join(TRAINING_MODES)}); a mode "
+        "may combine perturbations with +, e.g. sgd_jitter+input_jitter",
     ),
 }
 _COMMON = (
@@ -174,7 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add(p, *_COMMON, "quiet", "resume")
     p.add_argument(
-        "--mode", required=True, choices=TRAINING_MODES, help="training mode"
+        "--mode",
+        required=True,
+        type=_arg_type(A.parse_mode),
+        help=f"training mode: {', '.join(TRAINING_MODES)}, or a +-joined set of the "
+        "perturbing ones, e.g. sgd_jitter+input_jitter",
     )
     p.add_argument("--out", help="checkpoint folder (default ./results/<task>/<mode>)")
 

@@ -41,6 +41,7 @@ MODULES = [
     "deepinv_jitter.optim",
     "deepinv_jitter.optim.jitter",
     "deepinv_jitter.training",
+    "deepinv_jitter.training.perturbations",
     "deepinv_jitter.training.trainer",
     "deepinv_jitter.training.data_parallel",
     "deepinv_jitter.training.distributed",

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import torch
 
-from ..training import TRAINING_MODES
+from ..training import TRAINING_MODES, mode_name, parse_training_mode
 
 __all__ = [
     "parse_setting",
+    "parse_mode",
     "parse_modes",
     "parse_ints",
     "parse_positive_floats",
@@ -51,23 +52,38 @@ def parse_setting(text: str) -> tuple[str, object]:
     return key.strip(), parsed
 
 
-def parse_modes(text: str) -> list[str]:
-    r"""Comma-separated training modes, each known and none repeated.
+def parse_mode(text: str) -> str:
+    r"""One training mode: a single mode or a ``+``-joined set of perturbing modes, returned
+    under its canonical name.
 
-    :param str text: e.g. ``"mse,sgd_jitter"``.
+    :param str text: e.g. ``"input_jitter+sgd_jitter"``.
+    :return: the canonical name.
+    :raises ValueError: an unknown or repeated part, naming the allowed modes.
+
+    >>> parse_mode("input_jitter+sgd_jitter")
+    'sgd_jitter+input_jitter'
+    """
+    return mode_name(parse_training_mode(text))
+
+
+def parse_modes(text: str) -> list[str]:
+    r"""Comma-separated training modes (each a single mode or a ``+``-joined set), each known
+    and none repeated, under their canonical names.
+
+    :param str text: e.g. ``"mse,sgd_jitter,sgd_jitter+input_jitter"``.
     :return: the modes.
     :raises ValueError: an unknown or repeated mode, or none.
 
-    >>> parse_modes("mse, sgd_jitter")
-    ['mse', 'sgd_jitter']
+    >>> parse_modes("mse, sgd_jitter, input_jitter+sgd_jitter")
+    ['mse', 'sgd_jitter', 'sgd_jitter+input_jitter']
     """
-    modes = _split(text)
-    bad = [m for m in modes if m not in TRAINING_MODES]
-    if not modes or bad:
+    names = _split(text)
+    if not names:
         raise ValueError(
-            f"unknown mode(s) {', '.join(bad) or repr(text)}; "
-            f"choose from {', '.join(TRAINING_MODES)}"
+            f"no mode in {text!r}; choose from {', '.join(TRAINING_MODES)} or a '+'-joined "
+            "set such as sgd_jitter+input_jitter"
         )
+    modes = [parse_mode(m) for m in names]
     if len(set(modes)) != len(modes):
         raise ValueError(f"repeated mode in {text!r}")
     return modes

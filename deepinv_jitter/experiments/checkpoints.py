@@ -18,6 +18,7 @@ import torch
 
 from ..__about__ import __version__
 from ..training.data_parallel import DistributedJitterTrainer
+from ..training.perturbations import parse_training_mode
 from .tasks.base import TaskConfig
 
 __all__ = [
@@ -42,7 +43,8 @@ _FREE = {"device", "epochs", "data_root"}
 EVAL_ONLY = frozenset(
     {"eval_attack_steps", "curve_eps", "gaussian_draws", "eval_batch_size"}
 )
-#: settings that only one training mode reads (the others train the same without them)
+#: settings that only one perturbing mode reads (a mode without it, alone or in a combination,
+#: trains the same without them)
 MODE_ONLY = {
     "jitter_sigma": "sgd_jitter",
     "jitter_scale": "sgd_jitter",
@@ -55,8 +57,11 @@ MODE_ONLY = {
 
 
 def _ignored(key: str, mode: str) -> bool:
-    """Whether setting ``key`` cannot change what training mode ``mode`` learns."""
-    return key in _FREE or key in EVAL_ONLY or MODE_ONLY.get(key, mode) != mode
+    """Whether setting ``key`` cannot change what training mode ``mode`` (a single mode or a
+    ``+``-joined set) learns."""
+    if key in _FREE or key in EVAL_ONLY:
+        return True
+    return key in MODE_ONLY and MODE_ONLY[key] not in parse_training_mode(mode)
 
 
 class CheckpointMismatchError(ValueError):

@@ -114,7 +114,7 @@ def train_mode(
     :raises FloatingPointError: the training loss became NaN or infinite (no checkpoint is
         marked complete).
     """
-    check_mode(mode)
+    mode = check_mode(mode)
     out_dir = Path(out_dir)
     last, final = out_dir / LAST, out_dir / FINAL
     model = task.build_model()
@@ -358,6 +358,7 @@ def run_compare(
     """
     out = Path(out)
     seeds = _seeds(task, seeds)
+    modes = [check_mode(m) for m in modes]
     reports: dict = {}
     seconds: dict = {m: [] for m in modes}
     log(
@@ -500,6 +501,7 @@ def run_sweep(
 
     out = Path(out)
     seeds = _seeds(task, seeds)
+    reference_modes = [check_mode(m) for m in reference_modes]
     if max_id_loss is not None and "mse" not in reference_modes:
         raise ValueError(
             "--max-id-loss compares with mse: keep mse among --reference-modes"
@@ -689,6 +691,7 @@ def run_generalization(
 
     out = Path(out)
     seeds = _seeds(task, seeds)
+    modes = [check_mode(m) for m in modes]
     n_trains = [int(n) for n in n_trains]
     for n in n_trains:
         if n < 1:

@@ -1,4 +1,5 @@
-r"""The paper's priors and unrolled-network builders on deepinv's GD / PGD.
+r"""The paper's priors and unrolled-network builders on deepinv's algorithms (GD, PGD, FISTA, HQS,
+DRS, ADMM, PDCP).
 
 Public names and signatures:
 
@@ -6,7 +7,8 @@ Public names and signatures:
   learn_stepsize=True, x_shape=None, init="auto", channels=None, hidden=32, depth=None,
   condition_on_y=False) -> deepinv.optim.BaseOptim``: ``algorithm="gd"`` builds
   ``deepinv.optim.GD(L2(), RED(D), unfold=True)``, ``"pgd"`` builds ``deepinv.optim.PGD(L2(), PnP(D),
-  unfold=True)``; ``prior`` is ``"seismic"`` (:class:`SeismicCNN`), ``"dncnn"`` (:class:`DnCNNPrior`)
+  unfold=True)``, and ``"fista"``, ``"hqs"``, ``"drs"``, ``"admm"``, ``"pdcp"`` the deepinv
+  algorithms of those names with ``PnP(D)`` (the list is :data:`ALGORITHMS`); ``prior`` is ``"seismic"`` (:class:`SeismicCNN`), ``"dncnn"`` (:class:`DnCNNPrior`)
   or any denoiser module ``D(x, sigma)``; ``stepsize=None`` estimates ``1/||A||^2`` (needs
   ``x_shape``); ``learn_stepsize=False`` fixes the step (so it cannot shrink to cancel jittering);
   ``x0 = y`` for square image-domain operators, ``A^T y`` otherwise (``init``).
@@ -34,9 +36,10 @@ torch.Size([1, 1, 16, 16])
 
 from .linear import LinearDenoiser, MLPDenoiser
 from .priors import DnCNNPrior, SeismicCNN, compile_priors
-from .unrolled import build_unrolled, estimate_stepsize, initial_iterate
+from .unrolled import ALGORITHMS, build_unrolled, estimate_stepsize, initial_iterate
 
 __all__ = [
+    "ALGORITHMS",
     "build_unrolled",
     "SeismicCNN",
     "DnCNNPrior",

@@ -1,4 +1,5 @@
-r"""Builders of the paper's unrolled networks on deepinv's own GD / PGD (``unfold=True``)."""
+r"""Builders of unrolled networks on deepinv's own algorithms (``unfold=True``): GD and PGD (the
+paper's), FISTA, HQS, DRS, ADMM and the primal-dual PDCP."""
 
 from __future__ import annotations
 
@@ -10,10 +11,31 @@ from deepinv.utils.mixins import MRIMixin
 
 from .priors import DnCNNPrior, SeismicCNN
 
-__all__ = ["build_unrolled", "initial_iterate", "estimate_stepsize"]
+__all__ = ["ALGORITHMS", "build_unrolled", "initial_iterate", "estimate_stepsize"]
 
 _INITS = ("auto", "y", "adjoint")
-_ALGOS = ("gd", "pgd")
+#: The algorithms :func:`build_unrolled` builds (deepinv's classes of the same names).
+ALGORITHMS = ("gd", "pgd", "fista", "hqs", "drs", "admm", "pdcp")
+_CLASSES = {
+    "gd": "GD",
+    "pgd": "PGD",
+    "fista": "FISTA",
+    "hqs": "HQS",
+    "drs": "DRS",
+    "admm": "ADMM",
+    "pdcp": "PDCP",
+}
+
+
+def _first_iterate(algorithm: str, x0: torch.Tensor) -> tuple:
+    """The first iterate in the format each deepinv algorithm expects (``X["est"]``)."""
+    if algorithm in ("gd", "pgd", "hqs"):
+        return (x0,)
+    if algorithm in ("fista", "drs"):
+        return (x0, x0)  # FISTA: extrapolated point; DRS: z_0 = x_0
+    if algorithm == "admm":
+        return (x0, torch.zeros_like(x0))  # scaled dual variable
+    return (x0, x0, torch.zeros_like(x0))  # PDCP: primal, relaxed primal, dual
 
 
 def initial_iterate(y: torch.Tensor, physics, init: str = "auto") -> torch.Tensor:
@@ -100,15 +122,21 @@ def build_unrolled(
     depth: int | None = None,
     condition_on_y: bool = False,
 ):
-    r"""An unrolled network: deepinv's ``GD`` (RED prior) or ``PGD`` (PnP prior) with ``unfold=True``.
+    r"""An unrolled network: one of deepinv's algorithms with ``unfold=True``, ``GD`` with a RED
+    prior, the others with a PnP prior (the prior's prox is the learned denoiser :math:`D`).
 
     .. math::
 
         \text{gd:}\ x_{k+1} = x_k - \gamma\left(A^\top(Ax_k - y) + N(x_k)\right),\qquad
-        \text{pgd:}\ x_{k+1} = D\left(x_k - \gamma A^\top(Ax_k - y)\right)
+        \text{pgd:}\ x_{k+1} = D\left(x_k - \gamma A^\top(Ax_k - y)\right),\qquad
+        \text{hqs:}\ x_{k+1} = D\left(\operatorname{prox}_{\gamma f}(x_k)\right)
 
-    for :math:`k = 0..n_{iter}-1`, with one weight-tied learned network (:math:`N` = residual of
-    :math:`D`), :math:`x_0` from :func:`initial_iterate` and a learnable scalar step size :math:`\gamma`
+    and FISTA, DRS, ADMM and PDCP as in deepinv (``g_first=False``; PDCP with :math:`K = I` and
+    both step sizes :math:`\gamma`), for :math:`k = 0..n_{iter}-1`, with one weight-tied learned
+    network (:math:`N` = residual of :math:`D`), :math:`x_0` from :func:`initial_iterate` (the other
+    variables of the algorithm start as deepinv's conventions: FISTA's extrapolated point and DRS's
+    :math:`z` at :math:`x_0`, ADMM's and PDCP's dual variables at 0) and a learnable scalar step
+    size :math:`\gamma`
     (``learn_stepsize=False`` keeps it fixed, so that it cannot shrink to cancel SGD jittering; the
     ``"iterate"`` jitter scale is the other remedy). The result is a plain
     :class:`deepinv.optim.BaseOptim`, so :func:`deepinv_jitter.jitterize` and deepinv's Trainer apply.
@@ -117,9 +145,12 @@ def build_unrolled(
         ``condition_on_y``, nothing else: the model is called as ``model(y, physics)``).
     :param str, torch.nn.Module prior: ``"seismic"`` (:class:`SeismicCNN`), ``"dncnn"``
         (:class:`DnCNNPrior`), or a denoiser module called as ``D(x, sigma)``.
-    :param str algorithm: ``"gd"`` (SGD jittering) or ``"pgd"`` (SPGD jittering).
+    :param str algorithm: one of :data:`ALGORITHMS`: ``"gd"`` (SGD jittering), ``"pgd"`` (SPGD
+        jittering), ``"fista"``, ``"hqs"``, ``"drs"``, ``"admm"`` or ``"pdcp"``.
     :param int n_iter: unrolled iterations. Default 5.
-    :param float stepsize: initial :math:`\gamma`; ``None`` estimates :math:`1/\|A\|^2` (needs ``x_shape``).
+    :param float stepsize: initial :math:`\gamma` (the gradient step, or the data term's prox
+        parameter of the splitting algorithms); ``None`` estimates :math:`1/\|A\|^2` (needs
+        ``x_shape``).
     :param bool learn_stepsize: make :math:`\gamma` a trainable parameter. Default ``True``.
     :param tuple x_shape: input shape for the step-size estimate, e.g. ``(1, 1, 128, 64)``.
     :param str init: ``"auto"``, ``"y"`` or ``"adjoint"`` (see :func:`initial_iterate`).
@@ -140,8 +171,10 @@ def build_unrolled(
     >>> model(y, dinv.physics.Denoising()).shape
     torch.Size([2, 1, 16, 8])
     """
-    if algorithm not in _ALGOS:
-        raise ValueError(f"algorithm must be one of {_ALGOS}, got {algorithm!r}")
+    if algorithm not in ALGORITHMS:
+        raise ValueError(
+            f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}"
+        )
     if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
         raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}")
     if init not in _INITS:
@@ -186,17 +219,30 @@ def build_unrolled(
     g_prior = (
         dinv.optim.RED(denoiser) if algorithm == "gd" else dinv.optim.PnP(denoiser)
     )
-    cls = dinv.optim.GD if algorithm == "gd" else dinv.optim.PGD
-    model = cls(
+    params = {
+        "lambda": 1.0,
+        "stepsize": float(stepsize),
+        "g_param": 0.0,  # unused by the priors; None would break deepinv's unfold (see notes)
+        "beta": 1.0,
+    }
+    if algorithm == "fista":
+        params["a"] = 3
+    if algorithm == "pdcp":
+        params |= {"stepsize_dual": float(stepsize), "K": lambda x: x}
+        params["K_adjoint"] = params["K"]
+    trainable = ["stepsize"] if learn_stepsize else []
+    if learn_stepsize and algorithm == "pdcp":
+        trainable.append("stepsize_dual")
+    model = getattr(dinv.optim, _CLASSES[algorithm])(
         data_fidelity=dinv.optim.L2(),
         prior=g_prior,
-        stepsize=float(stepsize),
-        lambda_reg=1.0,
-        g_param=0.0,  # unused by the priors; None would break deepinv's unfold (see notes)
+        params_algo=params,
         max_iter=n_iter,
         unfold=True,
-        trainable_params=["stepsize"] if learn_stepsize else [],
-        custom_init=lambda y, phys: initial_iterate(y, phys, init),
+        trainable_params=trainable,
+        custom_init=lambda y, phys: {
+            "est": _first_iterate(algorithm, initial_iterate(y, phys, init))
+        },
     )
     if condition_on_y:
         model.register_forward_pre_hook(

@@ -1,5 +1,19 @@
-"""Jittering iterators for deepinv's unfolded optimisation algorithms."""
+"""SGD jittering for deepinv's unfolded optimisation algorithms: the noise rule and its hook."""
 
-from .jitter import JitterGDIteration, JitterPGDIteration, jitterize
+from .jitter import (
+    SUPPORTED_ALGORITHMS,
+    IterateNoise,
+    JitterGDIteration,
+    JitterPGDIteration,
+    jitterize,
+    strip_jitter,
+)
 
-__all__ = ["JitterGDIteration", "JitterPGDIteration", "jitterize"]
+__all__ = [
+    "IterateNoise",
+    "JitterGDIteration",
+    "JitterPGDIteration",
+    "SUPPORTED_ALGORITHMS",
+    "jitterize",
+    "strip_jitter",
+]

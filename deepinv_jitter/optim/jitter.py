@@ -1,43 +1,82 @@
-r"""SGD / SPGD jittering iterators for deepinv's unfolded gradient descent and proximal gradient descent.
+r"""SGD jittering for deepinv's unfolded algorithms: one noise rule, one hook.
 
-SGD jittering (Guan & Davenport, ICML 2025) injects fresh Gaussian noise :math:`w_k` into every unrolled
-iteration while the network trains, and never at evaluation:
+SGD jittering (Guan & Davenport, ICML 2025) injects fresh Gaussian noise into every unrolled
+iteration while the network trains, and never at evaluation. For gradient descent (GD) and proximal
+gradient descent (PGD) with data fidelity :math:`f`, prior :math:`g` and step :math:`\gamma`:
 
 .. math::
 
     \text{GD (SGD jittering):}\quad x_{k+1} &= x_k - \gamma\left(\nabla f(x_k) + \lambda \nabla g(x_k) + w_k\right) \\
     \text{PGD (SPGD jittering):}\quad x_{k+1} &= \operatorname{prox}_{\gamma \lambda g}\left(x_k - \gamma \nabla f(x_k) - \gamma w_k\right)
 
-with :math:`w_k \sim \mathcal{N}(0, s_k^2 I)`. The noise rule, :func:`jitter_noise`, is shared by both
-iterators; everything in this package that touches deepinv's optimisation internals (the iterator
-``forward`` signature, ``cur_params`` keys, ``BaseOptim.fixed_point.iterator``) lives in this module, so
-that deepinv's planned optim refactor needs changes here only.
+with :math:`w_k \sim \mathcal{N}(0, s_k^2 I)`.
 
-Scale rules (argument ``scale``), with :math:`u_k = x_k - \gamma \nabla f(x_k)` the explicit step's output:
+**Where the noise goes.** Every supported algorithm alternates a data-fidelity step and a prior step
+(deepinv's ``f_step`` and ``g_step`` modules). The noise is applied at one place: to the output
+:math:`u_k` of the data-fidelity step, before the prior step sees it,
+:math:`u_k \leftarrow u_k - e_k` (the perturbation :math:`e_k` is given by :func:`jitter_noise`).
+:class:`IterateNoise` is that hook; :func:`jitterize` attaches it to a deepinv model with a
+PyTorch forward hook on the data step, so deepinv's own iterators run unchanged and, with the noise
+off (``sigma=0`` or eval mode), the model is deepinv's, bit for bit. Per algorithm
+(:math:`\gamma` = ``stepsize``, :math:`\tau` = ``stepsize`` of the primal-dual algorithm):
 
-* ``"relative"`` (the rule of the paper's reference code): :math:`s_k = \sigma \max_j |u_{k,j}|`, per
-  sample. The iterate is perturbed by :math:`\gamma w_k`, of std :math:`\gamma \sigma \max|u_k|`.
-* ``"absolute"``: :math:`s_k = \sigma`; the iterate is perturbed by :math:`\gamma w_k`, of std :math:`\gamma\sigma`.
-* ``"iterate"`` (default): :math:`s_k = \sigma \max_j |u_{k,j}| / \gamma`, so the iterate itself is perturbed by noise of
-  std :math:`\sigma \max|u_k|`, whatever the step size. This is the rule to use when :math:`\gamma` is small
+============  =========================================================================================
+algorithm     iteration with the noise (``g_first=False``; with ``g_first=True`` the data step comes
+              second and its perturbed output is the next iterate)
+============  =========================================================================================
+GD            :math:`x_{k+1} = x_k - \gamma(\nabla f(x_k) + e_k/\gamma + \lambda\nabla g(x_k))`: the data
+              step returns :math:`\nabla f(x_k)`, the noise enters as :math:`e_k/\gamma`, so the iterate
+              moves by :math:`e_k` (with :math:`u_k = x_k - \gamma\nabla f(x_k)` for the scale)
+PGD           :math:`x_{k+1} = \operatorname{prox}_{\gamma\lambda g}(u_k - e_k)`,
+              :math:`u_k = x_k - \gamma\nabla f(x_k)`
+FISTA         as PGD, with :math:`u_k = z_k - \gamma\nabla f(z_k)` (the extrapolated point)
+HQS           :math:`x_{k+1} = \operatorname{prox}_{\gamma\lambda g}(u_k - e_k)`,
+              :math:`u_k = \operatorname{prox}_{\gamma f}(x_k)`
+DRS           :math:`u_k = \operatorname{prox}_{\gamma f}(z_k) - e_k`,
+              :math:`x_{k+1} = \operatorname{prox}_{\gamma\lambda g}(2u_k - z_k)`,
+              :math:`z_{k+1} = z_k + \beta(x_{k+1} - u_k)`
+ADMM          :math:`u_k = \operatorname{prox}_{\gamma f}(x_k - z_k) - e_k`,
+              :math:`x_{k+1} = \operatorname{prox}_{\gamma\lambda g}(u_k + z_k)`,
+              :math:`z_{k+1} = z_k + \beta(u_k - x_{k+1})`
+PDCP          the data step updates the dual variable :math:`v_{k+1}`; the noise goes on the primal
+              point it hands to the prior, :math:`x_{k+1} = \operatorname{prox}_{\tau\lambda g}
+              (x_k - \tau K^\top v_{k+1} - e_k)` (``g_first=True``: on the output of
+              :math:`\operatorname{prox}_{\tau f}`)
+============  =========================================================================================
+
+Deep-equilibrium models (``DEQ=True`` or a :class:`deepinv.optim.DEQConfig`) of GD, PGD and HQS get
+the same hook: in a training forward pass every fixed-point iteration is perturbed; the backward
+pass is deepinv's (an additive perturbation whose scale is detached has no Jacobian). Algorithms
+without a data-step / prior-step split (MD, PMD, MLEM, OSEM, BSREM, BlindRL, SIRT, spectral methods)
+are refused with one error naming the supported ones.
+
+**Scale rules** (argument ``scale``), with :math:`u_k` the data step's output (maxima per sample):
+
+* ``"iterate"`` (default): the iterate is perturbed by noise of std :math:`\sigma \max_j |u_{k,j}|`,
+  whatever the step size: :math:`e_k = \sigma \max|u_k|\,\varepsilon`,
+  :math:`\varepsilon \sim \mathcal{N}(0, I)`. The rule to use when :math:`\gamma` is small
   (ill-conditioned operators: for the Ricker seismic operator :math:`\|A\|^2 \approx 54`, so
   :math:`\gamma \approx 1/54` and ``"relative"`` noise at :math:`\sigma = 0.1` is ~20x below the
-  reconstruction error and has no measurable effect; see the results page), and when the step size is learned: under
-  ``"relative"``/``"absolute"`` the injected noise is proportional to :math:`\gamma`, so training can cancel
-  the jitter by shrinking :math:`\gamma` (it does: see the results page); under
-  ``"iterate"`` the noise does not depend on :math:`\gamma` at all. :math:`\sigma` then means "a fraction of
-  the iterate's peak amplitude" for every operator.
+  reconstruction error; see the results page) and when :math:`\gamma` is learned (under the other
+  two rules the injected noise is proportional to :math:`\gamma`, so training can cancel the jitter
+  by shrinking :math:`\gamma`; under ``"iterate"`` :math:`\gamma` receives no gradient through the
+  noise).
+* ``"relative"`` (the rule of the paper's reference code): :math:`s_k = \sigma \max_j |u_{k,j}|`
+  and :math:`e_k = \gamma w_k`, so the iterate moves by noise of std :math:`\gamma\sigma\max|u_k|`;
+  :math:`\gamma` receives gradient through :math:`\gamma w_k` (the paper's placement).
+* ``"absolute"``: :math:`s_k = \sigma`, :math:`e_k = \gamma w_k`.
 
 **Difference from the paper's reference code.** The reference code takes a *signed* maximum over the
-*whole batch* (``torch.max(u)``). Here the maximum is of the *absolute value* and *per sample*: a signed
-max is wrong for signals that are mostly negative (seismic traces are zero-mean; a negative-dominated
-batch gets a tiny or even negative scale), and a batch-wide max makes each sample's noise depend on the
-other samples in its batch, hence on batch size and shuffling. Per-sample max-abs is batch-size
-independent and reduces to the paper's rule for a batch of one non-negative image.
+*whole batch* (``torch.max(u)``). Here the maximum is of the *absolute value* and *per sample*: a
+signed max is wrong for signals that are mostly negative (seismic traces are zero-mean), and a
+batch-wide max makes each sample's noise depend on the other samples in its batch, hence on batch
+size and shuffling. Per-sample max-abs reduces to the paper's rule for a batch of one non-negative
+image. The scale is treated as a constant (detached) for back-propagation: :math:`w_k` is an
+exogenous perturbation, not a function the network may optimise.
 
-The noise scale is treated as a constant (detached) for back-propagation: :math:`w_k` is an exogenous
-perturbation, not a function the network may optimise; the gradient still flows through
-:math:`\gamma w_k` to :math:`\gamma` (the paper's placement), which is what ``"iterate"`` avoids.
+This module is the one place that touches deepinv's optimisation internals (the ``f_step`` /
+``g_step`` modules of the iterators and the arguments they receive); deepinv's planned per-iteration
+``step`` refactor needs a change to :func:`_attach` only.
 """
 
 from __future__ import annotations
@@ -46,23 +85,55 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
-from deepinv.optim.optim_iterators import GDIteration, PGDIteration
+from deepinv.optim.optim_iterators import (
+    ADMMIteration,
+    CPIteration,
+    DRSIteration,
+    FISTAIteration,
+    GDIteration,
+    HQSIteration,
+    PGDIteration,
+)
 
 from .._checks import check_number, resolve_rng
 
 __all__ = [
     "SCALES",
+    "SUPPORTED_ALGORITHMS",
     "jitter_noise",
     "jitter_std",
+    "IterateNoise",
     "JitterGDIteration",
     "JitterPGDIteration",
     "jitterize",
-    "jitter_iterators",
+    "strip_jitter",
+    "iterate_noises",
     "suppress_jitter",
 ]
 
 #: The allowed values of ``scale``.
 SCALES = ("relative", "absolute", "iterate")
+
+# deepinv iterator -> (algorithm name, where its data step's output is, as the hook sees it)
+#   "point":    the data step returns u_k itself (prox or explicit gradient step)
+#   "gradient": the data step returns grad f(x_k) (GD): u_k = x_k - gamma grad f(x_k)
+#   "dual":     the data step returns a dual variable (PDCP, g_first=False): the noise goes on the
+#               primal point x_k - tau K^T v handed to the prior step
+_ALGORITHMS = {
+    GDIteration: ("GD", "gradient"),
+    PGDIteration: ("PGD", "point"),
+    FISTAIteration: ("FISTA", "point"),
+    HQSIteration: ("HQS", "point"),
+    DRSIteration: ("DRS", "point"),
+    ADMMIteration: ("ADMM", "point"),
+    CPIteration: ("PDCP", "dual"),
+}
+
+#: Names of the deepinv algorithms whose unfolded (or DEQ) models can be jittered.
+SUPPORTED_ALGORITHMS = tuple(name for name, _ in _ALGORITHMS.values())
+
+#: Name of the submodule that holds the hook on a jittered iterator.
+HOOK_NAME = "iterate_noise"
 
 
 def _check_sigma_scale(sigma, scale) -> None:
@@ -82,15 +153,16 @@ def _per_sample_max_abs(u: torch.Tensor) -> torch.Tensor:
 
 
 def jitter_std(u: torch.Tensor, sigma: float, scale: str = "iterate", stepsize=1.0):
-    r"""Standard deviation of the perturbation that jittering adds to the iterate.
+    r"""Standard deviation of the perturbation :math:`e_k` that jittering adds to the iterate.
 
     This is :math:`\gamma s_k` for ``"relative"`` and ``"absolute"`` and :math:`\sigma \max|u_k|` for
     ``"iterate"`` (see the module docstring). The result is detached.
 
-    :param torch.Tensor u: explicit-step output :math:`u_k` of shape ``(B, ...)``.
+    :param torch.Tensor u: data-step output :math:`u_k` of shape ``(B, ...)``.
     :param float sigma: noise level :math:`\sigma \geq 0`.
     :param str scale: ``"relative"``, ``"absolute"`` or ``"iterate"``.
-    :param float, torch.Tensor stepsize: step size :math:`\gamma` (a number or a tensor broadcastable to ``u``).
+    :param float, torch.Tensor stepsize: step size :math:`\gamma` (a number or a tensor
+        broadcastable to ``u``).
     :return: (:class:`torch.Tensor`) std of shape ``(B, 1, ..., 1)``.
     :raises ValueError: if ``sigma < 0`` or ``scale`` is unknown.
 
@@ -118,7 +190,7 @@ def jitter_noise(
     *,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    r"""The noise rule: the perturbation :math:`e_k` that jittering subtracts from the explicit step.
+    r"""The noise rule: the perturbation :math:`e_k` that jittering subtracts from the data step's output.
 
     .. math::
 
@@ -126,11 +198,12 @@ def jitter_noise(
         s_k = \begin{cases} \sigma \max_j |u_{k,j}| & \text{relative}\\ \sigma & \text{absolute}\\
         \sigma \max_j |u_{k,j}| / \gamma & \text{iterate}\end{cases}
 
-    with the maximum taken per sample. For ``"relative"`` and ``"absolute"`` the product :math:`\gamma w_k`
-    keeps :math:`\gamma` in the graph (the paper's placement: a learnable step size receives gradient
-    through the noise); ``"iterate"`` draws :math:`e_k` directly, with no dependence on :math:`\gamma`.
+    with the maximum taken per sample. For ``"relative"`` and ``"absolute"`` the product
+    :math:`\gamma w_k` keeps :math:`\gamma` in the graph (the paper's placement: a learnable step
+    size receives gradient through the noise); ``"iterate"`` draws :math:`e_k` directly, with no
+    dependence on :math:`\gamma`.
 
-    :param torch.Tensor u: explicit-step output :math:`u_k = x_k - \gamma\nabla f(x_k)`, shape ``(B, ...)``.
+    :param torch.Tensor u: the data step's output :math:`u_k`, shape ``(B, ...)``.
     :param float sigma: noise level :math:`\sigma \geq 0`.
     :param str scale: ``"iterate"`` (default), ``"relative"`` or ``"absolute"``.
     :param float, torch.Tensor stepsize: step size :math:`\gamma`.
@@ -142,8 +215,7 @@ def jitter_noise(
 
     >>> import torch
     >>> u = torch.ones(2, 1, 8, 8)
-    >>> g = torch.Generator().manual_seed(0)
-    >>> e1 = jitter_noise(u, 0.1, rng=g)
+    >>> e1 = jitter_noise(u, 0.1, rng=torch.Generator().manual_seed(0))
     >>> e2 = jitter_noise(u, 0.1, rng=torch.Generator().manual_seed(0))
     >>> bool(torch.equal(e1, e2)), e1.shape
     (True, torch.Size([2, 1, 8, 8]))
@@ -162,8 +234,149 @@ def jitter_noise(
     return w.to(u.dtype)
 
 
-class _JitterMixin:
-    r"""State and switch shared by both jittering iterators (noise level, scale rule, generator)."""
+def _cur_params(args, kwargs) -> dict:
+    # deepinv's f_step/g_step take ``cur_params`` (a dict) at a position that depends on the
+    # algorithm; every other argument is a tensor, a module or None
+    if isinstance(kwargs.get("cur_params"), dict):
+        return kwargs["cur_params"]
+    for a in args:
+        if isinstance(a, dict):
+            return a
+    raise RuntimeError("jitter hook: the step was called without its cur_params dict")
+
+
+class IterateNoise(torch.nn.Module):
+    r"""The iterate-noise hook: perturbs the output of an unfolded algorithm's data-fidelity step.
+
+    .. math::
+
+        u_k \leftarrow u_k - e_k,\qquad e_k \text{ from } :func:`jitter_noise`
+        (\sigma, \text{scale}, \gamma)
+
+    One instance lives on each jittered iterator (as its submodule ``iterate_noise``, so that
+    ``model.train()`` / ``model.eval()`` switch it) and is called by a forward hook on the
+    iterator's data step (see the module docstring for the place in each algorithm). It draws noise
+    only when ``self.training and self.sigma > 0``; otherwise the hook returns nothing and the step's
+    output is deepinv's own object. It has no parameters or buffers: a jittered model's
+    ``state_dict`` is the plain model's.
+
+    :param float sigma: noise level :math:`\sigma \geq 0` (attribute, settable). Default 0.
+    :param str scale: ``"iterate"`` (default), ``"relative"`` or ``"absolute"`` (settable).
+    :param torch.Generator rng: generator of the noise (``None``: torch's global one; settable).
+    :raises ValueError: a negative or non-finite ``sigma``, or an unknown ``scale``.
+    :raises TypeError: ``rng`` that is not a :class:`torch.Generator`.
+
+    >>> import torch
+    >>> hook = IterateNoise(sigma=0.1, rng=torch.Generator().manual_seed(0))
+    >>> u = torch.ones(2, 1, 4, 4)
+    >>> bool(torch.equal(hook.eval()(u, stepsize=0.5), u)), bool(torch.equal(hook.train()(u, 0.5), u))
+    (True, False)
+    """
+
+    def __init__(
+        self,
+        sigma: float = 0.0,
+        scale: str = "iterate",
+        rng: torch.Generator | None = None,
+    ):
+        super().__init__()
+        _check_sigma_scale(sigma, scale)
+        self.sigma = float(sigma)
+        self.scale = scale
+        self.rng = resolve_rng(rng, None, "IterateNoise")
+
+    @property
+    def noise_on(self) -> bool:
+        """``True`` when the next forward pass draws noise (``self.training and self.sigma > 0``)."""
+        return bool(self.training and self.sigma > 0)
+
+    def forward(self, u: torch.Tensor, stepsize=1.0) -> torch.Tensor:
+        r"""The data step's output with the noise, :math:`u - e` (``u`` itself when the noise is off).
+
+        :param torch.Tensor u: the data step's output :math:`u_k`.
+        :param float, torch.Tensor stepsize: the step size :math:`\gamma`.
+        :return: (:class:`torch.Tensor`) :math:`u_k - e_k`.
+        """
+        if not self.noise_on:
+            return u
+        return u - jitter_noise(u, self.sigma, self.scale, stepsize, self.rng)
+
+    # --- the three forward hooks (bound methods, so that copies of a model call their own copy)
+    def _after_point(self, module, args, kwargs, output):
+        if self.noise_on:
+            return self(output, _cur_params(args, kwargs)["stepsize"])
+        return None
+
+    def _after_gradient(self, module, args, kwargs, output):
+        # GD: the data step returns grad f(x); deepinv then moves x by -gamma * (grad g + grad f)
+        if not self.noise_on:
+            return None
+        gamma = _cur_params(args, kwargs)["stepsize"]
+        x = args[0] if args else kwargs["x"]
+        with torch.no_grad():
+            u = x - gamma * output
+        # gamma * (e / gamma) = e: under "iterate" gamma gets no gradient through the noise,
+        # under "relative"/"absolute" it gets the paper's gradient through gamma * w
+        return output + jitter_noise(u, self.sigma, self.scale, gamma, self.rng) / gamma
+
+    def _before_dual_prior(self, module, args, kwargs):
+        # PDCP, g_first=False: g_step(x_prev, K^T v, prior, params) takes prox of x_prev - tau K^T v
+        if not self.noise_on:
+            return None
+        x, w, *rest = args
+        tau = _cur_params(args, kwargs)["stepsize"]
+        with torch.no_grad():
+            u = x - tau * w
+        e = jitter_noise(u, self.sigma, self.scale, tau, self.rng)
+        return (x, w + e / tau, *rest), kwargs
+
+    def extra_repr(self) -> str:
+        return f"sigma={self.sigma}, scale={self.scale!r}"
+
+
+def _algorithm(iterator) -> tuple[str, str] | None:
+    for cls in type(iterator).__mro__:
+        if cls in _ALGORITHMS:
+            return _ALGORITHMS[cls]
+    return None
+
+
+def _hook_functions(noise: IterateNoise):
+    return {noise._after_point, noise._after_gradient, noise._before_dual_prior}
+
+
+def _attach(iterator, noise: IterateNoise) -> IterateNoise:
+    """Register ``noise`` on a supported iterator: submodule ``iterate_noise`` plus one hook."""
+    name, kind = _algorithm(iterator)
+    iterator.add_module(HOOK_NAME, noise)
+    noise.train(iterator.training)
+    if kind == "gradient":
+        iterator.f_step.register_forward_hook(noise._after_gradient, with_kwargs=True)
+    elif kind == "dual" and not iterator.g_first:
+        iterator.g_step.register_forward_pre_hook(
+            noise._before_dual_prior, with_kwargs=True
+        )
+    else:
+        iterator.f_step.register_forward_hook(noise._after_point, with_kwargs=True)
+    return noise
+
+
+def _detach(iterator) -> None:
+    noise = getattr(iterator, HOOK_NAME, None)
+    if not isinstance(noise, IterateNoise):
+        return
+    mine = _hook_functions(noise)
+    for step in (iterator.f_step, iterator.g_step):
+        for hooks in (step._forward_hooks, step._forward_pre_hooks):
+            for key in [k for k, fn in hooks.items() if fn in mine]:
+                del hooks[key]
+                step._forward_hooks_with_kwargs.pop(key, None)
+                step._forward_pre_hooks_with_kwargs.pop(key, None)
+    delattr(iterator, HOOK_NAME)
+
+
+class _WithHook:
+    r"""A deepinv iterator built with an :class:`IterateNoise` attached (the two named iterators)."""
 
     def __init__(
         self,
@@ -174,56 +387,65 @@ class _JitterMixin:
         generator: torch.Generator | None = None,
         **kwargs,
     ):
-        super().__init__(**kwargs)  # deepinv's GDIteration / PGDIteration
         rng = resolve_rng(rng, generator, type(self).__name__)
-        _check_sigma_scale(sigma, scale)
-        self.sigma = float(sigma)
-        self.scale = scale
-        self.rng = rng
+        noise = IterateNoise(sigma, scale, rng)  # checks sigma and scale first
+        super().__init__(**kwargs)
+        _attach(self, noise)
+
+    def _hook(self) -> IterateNoise:
+        return self._modules[HOOK_NAME]
+
+    @property
+    def sigma(self) -> float:
+        r"""Noise level :math:`\sigma` of the attached hook (settable)."""
+        return self._hook().sigma
+
+    @sigma.setter
+    def sigma(self, value):
+        self._hook().sigma = value
+
+    @property
+    def scale(self) -> str:
+        r"""Scale rule of the attached hook (settable)."""
+        return self._hook().scale
+
+    @scale.setter
+    def scale(self, value):
+        self._hook().scale = value
+
+    @property
+    def rng(self):
+        r"""Generator of the attached hook (settable)."""
+        return self._hook().rng
+
+    @rng.setter
+    def rng(self, value):
+        self._hook().rng = value
 
     @property
     def noise_on(self) -> bool:
-        """``True`` when the next forward pass draws noise (``self.training and self.sigma > 0``)."""
-        return bool(self.training and self.sigma > 0)
-
-    def _perturb(self, u, cur_params):
-        return u - jitter_noise(
-            u, self.sigma, self.scale, cur_params["stepsize"], self.rng
-        )
-
-    def _cost(self, x, cur_data_fidelity, cur_prior, cur_params, y, physics):
-        # same condition as deepinv's iterators (0.5.0)
-        if (
-            self.has_cost
-            and self.cost_fn is not None
-            and cur_data_fidelity is not None
-            and cur_prior is not None
-        ):
-            return self.cost_fn(x, cur_data_fidelity, cur_prior, cur_params, y, physics)
-        return None
-
-    def extra_repr(self) -> str:
-        return f"sigma={self.sigma}, scale={self.scale!r}, g_first={self.g_first}"
+        r"""Whether the next forward pass draws noise."""
+        return self._hook().noise_on
 
 
-class JitterGDIteration(_JitterMixin, GDIteration):
-    r"""Gradient-descent iteration with SGD jittering.
+class JitterGDIteration(_WithHook, GDIteration):
+    r"""deepinv's gradient-descent iteration with the SGD-jittering hook attached.
 
     .. math::
 
         x_{k+1} = x_k - \gamma\left(\nabla f(x_k) + \lambda \nabla g(x_k) + w_k\right),
-        \qquad w_k \sim \mathcal{N}(0, s_k^2 I)
+        \qquad \gamma w_k = e_k \text{ from } :func:`jitter_noise`
 
-    with :math:`s_k` given by :func:`jitter_noise` (``scale``). Noise is drawn only when
-    ``self.training and self.sigma > 0``; otherwise the forward pass *is* deepinv's
-    :class:`deepinv.optim.optim_iterators.GDIteration` (same code path, bit-identical output).
+    The forward pass *is* deepinv's :class:`deepinv.optim.optim_iterators.GDIteration`; an
+    :class:`IterateNoise` (submodule ``iterate_noise``) perturbs the data step's output in training
+    mode when ``sigma > 0``. Equivalent to :func:`jitterize` on a model with a plain ``GDIteration``;
+    kept as a name for code that builds iterators directly.
 
-    :param float sigma: noise level :math:`\sigma \geq 0` (attribute, settable). Default 0 (no noise).
-    :param str scale: ``"iterate"`` (default), ``"relative"`` (the paper's reference code) or
-        ``"absolute"``; see the module docstring.
+    :param float sigma: noise level :math:`\sigma \geq 0` (attribute, settable). Default 0.
+    :param str scale: ``"iterate"`` (default), ``"relative"`` or ``"absolute"``.
     :param torch.Generator rng: optional generator for reproducible noise.
     :param torch.Generator generator: deprecated alias of ``rng``.
-    :param kwargs: passed to :class:`deepinv.optim.optim_iterators.GDIteration` (``cost_fn``, ``has_cost``, ...).
+    :param kwargs: passed to :class:`deepinv.optim.optim_iterators.GDIteration`.
     :raises ValueError: if ``sigma < 0`` or ``scale`` is unknown.
     :raises TypeError: if ``rng`` is not a :class:`torch.Generator`.
 
@@ -240,99 +462,51 @@ class JitterGDIteration(_JitterMixin, GDIteration):
     False
     """
 
-    def forward(
-        self, X, cur_data_fidelity, cur_prior, cur_params, y, physics, *args, **kwargs
-    ):
-        r"""One (jittered) GD iteration; arguments as in deepinv's ``GDIteration.forward``.
 
-        :return: ``{"est": (x_{k+1},), "cost": F}``.
-        """
-        if not self.noise_on:
-            return super().forward(
-                X, cur_data_fidelity, cur_prior, cur_params, y, physics, *args, **kwargs
-            )
-        x_prev = X["est"][0]
-        gamma = cur_params["stepsize"]
-        grad_f = self.f_step(x_prev, cur_data_fidelity, cur_params, y, physics)
-        grad_g = self.g_step(x_prev, cur_prior, cur_params)
-        u = x_prev - gamma * grad_f
-        x = (
-            u
-            - gamma * grad_g
-            - jitter_noise(u, self.sigma, self.scale, gamma, self.rng)
-        )
-        F = self._cost(x, cur_data_fidelity, cur_prior, cur_params, y, physics)
-        return {"est": (x,), "cost": F}
-
-
-class JitterPGDIteration(_JitterMixin, PGDIteration):
-    r"""Proximal-gradient iteration with SPGD jittering.
+class JitterPGDIteration(_WithHook, PGDIteration):
+    r"""deepinv's proximal-gradient iteration with the SPGD-jittering hook attached.
 
     .. math::
 
-        x_{k+1} = \operatorname{prox}_{\gamma \lambda g}\left(x_k - \gamma \nabla f(x_k) - \gamma w_k\right),
-        \qquad w_k \sim \mathcal{N}(0, s_k^2 I)
+        x_{k+1} = \operatorname{prox}_{\gamma \lambda g}\left(x_k - \gamma \nabla f(x_k) - e_k\right),
+        \qquad e_k \text{ from } :func:`jitter_noise`
 
-    The noise is subtracted from the output :math:`u_k` of the explicit (gradient) step, before the
-    proximal step. With ``g_first=True`` deepinv's PGD takes the explicit step on :math:`\lambda g` and the
-    proximal step on :math:`f`; the noise then goes on :math:`u_k = x_k - \gamma\lambda\nabla g(x_k)`, before
-    :math:`\operatorname{prox}_{\gamma f}`. The relaxation :math:`x_{k+1} \leftarrow \beta x_{k+1} + (1-\beta) x_k`
-    is applied as in deepinv. Noise is drawn only when ``self.training and self.sigma > 0``; otherwise the
-    forward pass is deepinv's :class:`deepinv.optim.optim_iterators.PGDIteration` (bit-identical).
+    With ``g_first=True`` deepinv takes the explicit step on :math:`\lambda g` and the proximal step
+    on :math:`f`; the noise then goes on the output of :math:`\operatorname{prox}_{\gamma f}`, the
+    next iterate. The forward pass is deepinv's :class:`deepinv.optim.optim_iterators.PGDIteration`
+    (relaxation included); an :class:`IterateNoise` (submodule ``iterate_noise``) does the rest.
 
-    :param float sigma: noise level :math:`\sigma \geq 0` (attribute, settable). Default 0 (no noise).
-    :param str scale: ``"iterate"`` (default), ``"relative"`` (the paper's reference code) or
-        ``"absolute"``; see the module docstring.
+    :param float sigma: noise level :math:`\sigma \geq 0` (attribute, settable). Default 0.
+    :param str scale: ``"iterate"`` (default), ``"relative"`` or ``"absolute"``.
     :param torch.Generator rng: optional generator for reproducible noise.
     :param torch.Generator generator: deprecated alias of ``rng``.
-    :param kwargs: passed to :class:`deepinv.optim.optim_iterators.PGDIteration` (``g_first``, ``cost_fn``, ...).
+    :param kwargs: passed to :class:`deepinv.optim.optim_iterators.PGDIteration` (``g_first``, ...).
     :raises ValueError: if ``sigma < 0`` or ``scale`` is unknown.
     :raises TypeError: if ``rng`` is not a :class:`torch.Generator`.
 
-    >>> import torch, deepinv as dinv
     >>> from deepinv_jitter import JitterPGDIteration
     >>> it = JitterPGDIteration(sigma=0.05, scale="iterate", g_first=True)
     >>> it.sigma, it.scale, it.g_first
     (0.05, 'iterate', True)
     """
 
-    def forward(
-        self, X, cur_data_fidelity, cur_prior, cur_params, y, physics, *args, **kwargs
-    ):
-        r"""One (jittered) PGD iteration; arguments as in deepinv's ``OptimIterator.forward``.
-
-        :return: ``{"est": (x_{k+1}, u_k - e_k), "cost": F}``.
-        """
-        if not self.noise_on:
-            return super().forward(
-                X, cur_data_fidelity, cur_prior, cur_params, y, physics, *args, **kwargs
-            )
-        x_prev = X["est"][0]
-        if not self.g_first:
-            z = self.f_step(
-                x_prev, cur_data_fidelity, cur_params, y, physics, *args, **kwargs
-            )
-            z = self._perturb(z, cur_params)
-            x = self.g_step(z, cur_prior, cur_params, *args, **kwargs)
-        else:
-            z = self.g_step(x_prev, cur_prior, cur_params, *args, **kwargs)
-            z = self._perturb(z, cur_params)
-            x = self.f_step(
-                z, cur_data_fidelity, cur_params, y, physics, *args, **kwargs
-            )
-        x = self.relaxation_step(x, x_prev, cur_params["beta"], *args, **kwargs)
-        F = self._cost(x, cur_data_fidelity, cur_prior, cur_params, y, physics)
-        return {"est": (x, z), "cost": F}
-
-
-_SWAP = {GDIteration: JitterGDIteration, PGDIteration: JitterPGDIteration}
-_JITTER_TYPES = (JitterGDIteration, JitterPGDIteration)
-
 
 def _optimizers(model: torch.nn.Module):
     from deepinv.optim import BaseOptim
 
     return [m for m in model.modules() if isinstance(m, BaseOptim)]
+
+
+def _unsupported(opt) -> str | None:
+    """Why ``opt`` cannot be jittered (``None`` if it can)."""
+    it = getattr(getattr(opt, "fixed_point", None), "iterator", None)
+    if it is None or _algorithm(it) is None:
+        what = type(it).__name__ if it is not None else "no fixed-point iterator"
+        return (
+            f"{type(opt).__name__} ({what}) has no data-fidelity step / prior step split to "
+            f"jitter; supported deepinv algorithms: {', '.join(SUPPORTED_ALGORITHMS)}"
+        )
+    return None
 
 
 def jitterize(
@@ -343,35 +517,37 @@ def jitterize(
     *,
     generator: torch.Generator | None = None,
 ) -> torch.nn.Module:
-    r"""Swap the GD / PGD iterator of a deepinv unfolded model for its jittering version, in place.
+    r"""Attach the SGD-jittering hook to every deepinv unfolded algorithm inside ``model``, in place.
 
-    Every :class:`deepinv.optim.BaseOptim` inside ``model`` (``model`` itself included, e.g.
-    ``deepinv.optim.GD(..., unfold=True)``) whose iterator is exactly deepinv's ``GDIteration`` or
-    ``PGDIteration`` gets a :class:`JitterGDIteration` / :class:`JitterPGDIteration` with the same
-    settings (``g_first``, ``cost_fn``, ``has_cost``, its ``f_step``/``g_step`` modules, train/eval mode).
-    Iterators that are already jittering are kept (idempotent); ``sigma``/``scale``/``rng``, when
-    given, are set on them. A fresh swap has ``sigma=0`` unless ``sigma`` is given, so the model's output is
-    unchanged until noise is asked for.
+    Every :class:`deepinv.optim.BaseOptim` in ``model`` (``model`` itself included, e.g.
+    ``deepinv.optim.HQS(..., unfold=True)`` or a DEQ model) gets an :class:`IterateNoise` on its
+    iterator, called after the data-fidelity step (see the module docstring for the place in each of
+    GD, PGD, FISTA, HQS, DRS, ADMM and PDCP, both ``g_first`` orders). The iterators stay deepinv's;
+    the model's ``state_dict`` is unchanged. Idempotent: a model already jittered keeps its hook and
+    gets the ``sigma``/``scale``/``rng`` given. A fresh hook has ``sigma=0`` unless ``sigma`` is
+    given, so the model's function is unchanged until noise is asked for; with ``sigma=0`` or in
+    eval mode the output is bit-identical to deepinv's model. Undo with :func:`strip_jitter`.
 
     :param torch.nn.Module model: a deepinv unfolded model or a module containing one.
-    :param float sigma: noise level to set (``None``: keep, 0 for a fresh swap).
-    :param str scale: scale rule to set (``None``: keep, ``"iterate"`` for a fresh swap).
+    :param float sigma: noise level to set (``None``: keep, 0 for a fresh hook).
+    :param str scale: scale rule to set (``None``: keep, ``"iterate"`` for a fresh hook).
     :param torch.Generator rng: generator to set (``None``: keep).
     :param torch.Generator generator: deprecated alias of ``rng``.
     :return: ``model`` (the same object).
-    :raises TypeError: if ``model`` is not a module, contains no ``BaseOptim``, or one of its iterators is
-        not GD/PGD (HQS, DRS, ADMM, CP, FISTA, MD, ...): only GD and PGD are supported.
+    :raises TypeError: if ``model`` is not a module, contains no ``BaseOptim``, or contains an
+        algorithm without a data-step / prior-step split (MD, PMD, MLEM, OSEM, BSREM, BlindRL,
+        SIRT, ...), naming the supported ones; nothing is changed then.
     :raises ValueError: for a bad ``sigma`` or ``scale``.
 
     >>> import deepinv as dinv
     >>> from deepinv_jitter import jitterize
-    >>> model = dinv.optim.PGD(
+    >>> model = dinv.optim.HQS(
     ...     dinv.optim.L2(), dinv.optim.TVPrior(), unfold=True, max_iter=2, g_param=0.1
     ... )
     >>> jitterize(model, sigma=0.1) is model
     True
-    >>> type(model.fixed_point.iterator).__name__, model.fixed_point.iterator.sigma
-    ('JitterPGDIteration', 0.1)
+    >>> type(model.fixed_point.iterator).__name__, model.fixed_point.iterator.iterate_noise.sigma
+    ('HQSIteration', 0.1)
     """
     rng = resolve_rng(rng, generator, "jitterize")
     if not isinstance(model, torch.nn.Module):
@@ -383,68 +559,97 @@ def jitterize(
     opts = _optimizers(model)
     if not opts:
         raise TypeError(
-            "jitterize needs a deepinv unfolded model (deepinv.optim.GD/PGD(..., unfold=True) or a "
-            f"BaseOptim with a GDIteration/PGDIteration); {type(model).__name__} contains no BaseOptim"
+            "jitterize needs a deepinv unfolded model (e.g. deepinv.optim.PGD(..., unfold=True)); "
+            f"{type(model).__name__} contains no deepinv.optim.BaseOptim; supported "
+            f"algorithms: {', '.join(SUPPORTED_ALGORITHMS)}"
         )
     for opt in opts:  # check everything before changing anything
-        it = opt.fixed_point.iterator
-        if not (isinstance(it, _JITTER_TYPES) or type(it) in _SWAP):
-            raise TypeError(
-                f"jitterize supports only deepinv's GDIteration and PGDIteration (unfolded GD / PGD); "
-                f"got {type(it).__name__} in {type(opt).__name__}"
-            )
+        why = _unsupported(opt)
+        if why is not None:
+            raise TypeError(f"jitterize: {why}")
     for opt in opts:
         it = opt.fixed_point.iterator
-        if not isinstance(it, _JITTER_TYPES):
-            new = _SWAP[type(it)](
+        noise = getattr(it, HOOK_NAME, None)
+        if not isinstance(noise, IterateNoise):
+            noise = _attach(it, IterateNoise())
+        if sigma is not None:
+            noise.sigma = float(sigma)
+        if scale is not None:
+            noise.scale = scale
+        if rng is not None:
+            noise.rng = rng
+    return model
+
+
+def strip_jitter(model: torch.nn.Module) -> torch.nn.Module:
+    r"""Remove every SGD-jittering hook from ``model``, in place: a plain deepinv model again.
+
+    The hooks and ``iterate_noise`` submodules attached by :func:`jitterize` are removed, and the
+    iterators built as :class:`JitterGDIteration` / :class:`JitterPGDIteration` are replaced by
+    deepinv's own ``GDIteration`` / ``PGDIteration`` holding the same step modules and settings. The
+    weights are untouched, so the output in eval mode is bit-identical, and the model no longer draws
+    noise in train mode (for fine-tuning or export). A model without hooks is returned unchanged.
+
+    :param torch.nn.Module model: any module.
+    :return: ``model`` (the same object).
+
+    >>> import torch, deepinv as dinv
+    >>> model = jitterize(dinv.optim.PGD(dinv.optim.L2(), unfold=True, max_iter=2, g_param=0.0), 0.5)
+    >>> y, physics = torch.ones(1, 1, 4, 4), dinv.physics.Denoising()
+    >>> strip_jitter(model) is model, bool(torch.equal(model.train()(y, physics), model(y, physics)))
+    (True, True)
+    """
+    for opt in _optimizers(model):
+        fp = getattr(opt, "fixed_point", None)
+        it = getattr(fp, "iterator", None)
+        if it is None:
+            continue
+        _detach(it)
+        plain = {JitterGDIteration: GDIteration, JitterPGDIteration: PGDIteration}
+        if type(it) in plain:
+            new = plain[type(it)](
                 g_first=it.g_first, cost_fn=it.cost_fn, has_cost=it.has_cost
             )
             new.f_step, new.g_step = it.f_step, it.g_step
             new.train(it.training)
-            opt.fixed_point.iterator = new
-            it = new
-        if sigma is not None:
-            it.sigma = float(sigma)
-        if scale is not None:
-            it.scale = scale
-        if rng is not None:
-            it.rng = rng
+            fp.iterator = new
     return model
 
 
-def jitter_iterators(model: torch.nn.Module) -> list:
-    r"""The jittering iterators inside ``model`` (empty if it has none).
+def iterate_noises(model: torch.nn.Module) -> list[IterateNoise]:
+    r"""The jittering hooks inside ``model`` (empty if it has none).
 
     :param torch.nn.Module model: any module.
-    :return: list of :class:`JitterGDIteration` / :class:`JitterPGDIteration`.
+    :return: list of :class:`IterateNoise`.
 
     >>> import deepinv as dinv
-    >>> jitter_iterators(dinv.optim.GD(dinv.optim.L2(), unfold=True, g_param=0.0))
+    >>> iterate_noises(dinv.optim.GD(dinv.optim.L2(), unfold=True, g_param=0.0))
     []
     """
-    return [m for m in model.modules() if isinstance(m, _JITTER_TYPES)]
+    return [m for m in model.modules() if isinstance(m, IterateNoise)]
 
 
 @contextmanager
 def suppress_jitter(model: torch.nn.Module) -> Iterator[None]:
-    r"""Context in which every jittering iterator of ``model`` draws no noise (``sigma`` set to 0, restored on exit).
+    r"""Context in which every jittering hook of ``model`` draws no noise (``sigma`` set to 0,
+    restored on exit).
 
     :param torch.nn.Module model: any module.
 
     >>> import torch, deepinv as dinv
     >>> model = jitterize(dinv.optim.GD(dinv.optim.L2(), unfold=True, g_param=0.0), sigma=0.5).train()
     >>> with suppress_jitter(model):
-    ...     model.fixed_point.iterator.noise_on
+    ...     model.fixed_point.iterator.iterate_noise.noise_on
     False
-    >>> model.fixed_point.iterator.sigma
+    >>> model.fixed_point.iterator.iterate_noise.sigma
     0.5
     """
-    its = jitter_iterators(model)
-    saved = [it.sigma for it in its]
+    hooks = iterate_noises(model)
+    saved = [h.sigma for h in hooks]
     try:
-        for it in its:
-            it.sigma = 0.0
+        for h in hooks:
+            h.sigma = 0.0
         yield
     finally:
-        for it, s in zip(its, saved):
-            it.sigma = s
+        for h, s in zip(hooks, saved):
+            h.sigma = s

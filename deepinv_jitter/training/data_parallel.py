@@ -34,8 +34,8 @@ class DataParallelMixin:
     (each sample on one rank), averages loss and metric meters over all ranks at the end of each
     epoch phase (so histories, best-model choice, early stopping and :meth:`test` results are global
     and identical on every rank), writes checkpoints and logs on rank 0 only (the others wait at a
-    barrier), and draws the iterate/input noise of rank ``r`` from a generator seeded
-    ``jitter_seed + r`` (every rank's generator state is checkpointed and restored). One process
+    barrier), and draws the perturbations' noise of rank ``r`` from generators seeded from
+    ``jitter_seed + r`` (every rank's generator states are checkpointed and restored). One process
     without a launcher behaves exactly as :class:`~deepinv_jitter.training.JitterTrainer`.
 
     Checkpoint files are written by the trainer's ``write_checkpoint`` hook, which this layer calls
@@ -65,7 +65,7 @@ class DataParallelMixin:
                 else torch.initial_seed()
             )
             # independent, reproducible noise per rank
-            self.rng = self.make_rng((seed + _dist.get_rank()) % (2**63))
+            self.seed_perturbations((seed + _dist.get_rank()) % (2**63))
             self.configure_model()
 
     def _setup_distributed(self):
@@ -197,7 +197,7 @@ class DataParallelMixin:
         """
         state = super().checkpoint_state()
         if self._ddp_active:
-            state["jitter_rng_ranks"] = self._rng_states
+            state["perturbation_rng_ranks"] = self._rng_states
             state["torch_rng_ranks"] = self._torch_rng_states
             state["world_size"] = self.world_size
         return state
@@ -215,7 +215,7 @@ class DataParallelMixin:
         self._saving = True
         try:
             self._rng_states = _dist.all_gather_object(
-                None if self.rng is None else self.rng.get_state()
+                [p.get_rng_state() for p in self.perturbations]
             )
             # each rank's global generator too (its measurement noise stream)
             self._torch_rng_states = _dist.all_gather_object(torch.get_rng_state())
@@ -242,17 +242,18 @@ class DataParallelMixin:
         torch_ranks = checkpoint.get("torch_rng_ranks")
         if torch_ranks is not None and len(torch_ranks) == self.world_size:
             torch.set_rng_state(torch_ranks[self.rank].cpu())
-        if self.rng is None or "jitter_rng" not in checkpoint:
-            return
-        ranks = checkpoint.get("jitter_rng_ranks")
+        ranks = checkpoint.get("perturbation_rng_ranks")
         if ranks is not None and len(ranks) == self.world_size:
-            if ranks[self.rank] is not None:
-                self.rng.set_state(ranks[self.rank].cpu())
+            for p, st in zip(self.perturbations, ranks[self.rank]):
+                p.set_rng_state(st)
         elif self.rank > 0:
-            draw = torch.randint(
-                0, 2**62, (1,), generator=self.rng, device=self.rng.device
-            )
-            self.rng.manual_seed(int(draw) + self.rank)
+            # another world size: rank r continues from rank 0's states, shifted by r
+            for p in self.perturbations:
+                if p.rng is not None:
+                    draw = torch.randint(
+                        0, 2**62, (1,), generator=p.rng, device=p.rng.device
+                    )
+                    p.rng.manual_seed(int(draw) + self.rank)
 
     def step(
         self,

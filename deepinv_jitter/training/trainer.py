@@ -1,4 +1,4 @@
-r"""JitterTrainer: deepinv's Trainer with the paper's four training modes as one argument."""
+r"""JitterTrainer: deepinv's Trainer with the paper's training modes, composed from perturbations."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ import torch
 from deepinv.training import Trainer
 
 from .._checks import check_number
-from ..optim.jitter import SCALES, jitterize, suppress_jitter
-from ..robustness.attacks import pgd_attack
+from ..optim.jitter import suppress_jitter
+from .perturbations import (
+    TRAINING_MODES,
+    TrainingPerturbation,
+    derive_seed,
+    mode_name,
+    parse_training_mode,
+    perturbations_for_mode,
+)
 
 __all__ = ["JitterTrainer", "TRAINING_MODES"]
-
-#: The training modes of :class:`JitterTrainer`, in the order tables list them.
-TRAINING_MODES = ("mse", "sgd_jitter", "input_jitter", "adversarial")
 
 
 @dataclass
@@ -23,19 +27,28 @@ class JitterTrainer(Trainer):
     r"""Trainer for unrolled networks with SGD jittering and the paper's baselines.
 
     A :class:`deepinv.Trainer` (all its fields and behaviour: online/offline measurements, physics
-    generators, several dataloaders, checkpoints, mixed precision, devices) with one extra choice,
-    ``training_mode``:
+    generators, several dataloaders, checkpoints, mixed precision, devices) whose training batches
+    are changed by a list of *perturbations* (:mod:`deepinv_jitter.training.perturbations`), chosen
+    by name with ``training_mode`` or given as objects with ``perturbations``:
 
-    - ``"mse"``: plain supervised training (deepinv's Trainer, unchanged).
-    - ``"sgd_jitter"``: the model is jitterized (:func:`deepinv_jitter.jitterize`, if it is not already)
-      and every *training* forward pass draws fresh noise in each unrolled iteration,
-      :math:`w_k \sim \mathcal{N}(0, s_k^2 I)` with :math:`\sigma` = ``jitter_sigma`` and the scale rule
-      ``jitter_scale`` (see :mod:`deepinv_jitter.optim.jitter`). Needs a deepinv GD/PGD unfolded model.
-    - ``"input_jitter"``: training measurements become :math:`y + \mathcal{N}(0, \sigma_{in}^2 I)`,
-      :math:`\sigma_{in}` = ``input_sigma`` (Krainovic et al., 2023). Any reconstructor.
-    - ``"adversarial"``: training measurements become :math:`y + \delta` with :math:`\delta` from
+    - ``"mse"``: no perturbation, plain supervised training (deepinv's Trainer, unchanged).
+    - ``"sgd_jitter"`` (:class:`~deepinv_jitter.training.IterateJitter`): the model is jitterized
+      (:func:`deepinv_jitter.jitterize`) and every *training* forward pass draws fresh noise in each
+      unrolled iteration, :math:`\sigma` = ``jitter_sigma``, scale rule ``jitter_scale``. Needs a
+      deepinv unfolded model (GD, PGD, FISTA, HQS, DRS, ADMM, PDCP; DEQ too).
+    - ``"input_jitter"`` (:class:`~deepinv_jitter.training.MeasurementNoise`): training measurements
+      become :math:`y + \mathcal{N}(0, \sigma_{in}^2 I)`, :math:`\sigma_{in}` = ``input_sigma``
+      (Krainovic et al., 2023). Any reconstructor.
+    - ``"adversarial"`` (:class:`~deepinv_jitter.training.MeasurementAttack`): training measurements
+      become :math:`y + \delta` with :math:`\delta` from
       :func:`deepinv_jitter.robustness.pgd_attack` (``attack_eps``, ``attack_steps``,
-      ``attack_step_size``, ``attack_relative``). Any reconstructor; needs ground truth ``x``.
+      ``attack_step_size``, ``attack_relative``). Any reconstructor; needs ground truth ``x``. This
+      is adversarial training against measurement perturbations, not deepinv's GAN
+      ``AdversarialTrainer``.
+    - any ``+``-joined set of the three, e.g. ``"sgd_jitter+input_jitter"``: all of them, the
+      measurement perturbations applied in the canonical order (input noise, then the attack on the
+      noisy measurement; the attack sees the model without iterate noise). The mode is stored under
+      its canonical name (:func:`~deepinv_jitter.training.parse_training_mode`).
 
     No noise and no attack ever reach validation, :meth:`test`, evaluation metrics or evaluation losses.
     deepinv 0.5.0 computes evaluation losses (``compute_eval_losses=True``) through
@@ -45,15 +58,27 @@ class JitterTrainer(Trainer):
     ``clean_train_metrics=True`` (one extra no-grad forward per batch); set it to ``False`` to log the
     metrics of the perturbed training pass instead, as deepinv does for dropout.
 
-    Per-batch hooks, small and overridable: :meth:`perturb_measurement` (input noise / attack),
-    :meth:`noise_context` (iterate noise on or off for a training pass), :meth:`attack_target` (the module
-    the attack differentiates), :meth:`configure_model`.
+    **Self-supervised losses** (deepinv's SURE, EI, measurement splitting, ...) call the model more
+    than once per step; in a training step every such call draws its own iterate noise (as a
+    dropout layer would), while the measurement perturbations are drawn once per batch, before the
+    loss sees the measurement.
+
+    Per-batch hooks, small and overridable: :meth:`perturb_measurement` (each perturbation's
+    :meth:`~deepinv_jitter.training.TrainingPerturbation.perturb`, in order), :meth:`noise_context`
+    (iterate noise on or off for a training pass), :meth:`attack_target` (the module the
+    perturbations see), :meth:`configure_model` (each perturbation's ``prepare``).
 
     Data-parallel training under ``torchrun`` is a separate layer:
     :class:`deepinv_jitter.training.DistributedJitterTrainer` (same fields, plus ``distributed``
     and ``ddp_kwargs``).
 
-    :param str training_mode: ``"mse"``, ``"sgd_jitter"`` (default), ``"input_jitter"`` or ``"adversarial"``.
+    :param str training_mode: ``"mse"``, ``"sgd_jitter"`` (default), ``"input_jitter"``,
+        ``"adversarial"`` or a ``+``-joined set of the last three. With ``perturbations`` given it
+        is set to their name (:func:`~deepinv_jitter.training.mode_name`).
+    :param list perturbations: perturbation objects
+        (:class:`~deepinv_jitter.training.TrainingPerturbation`, your own subclasses included)
+        instead of ``training_mode`` and the fields below (``None``: built from them; ``[]``:
+        plain MSE).
     :param float jitter_sigma: iterate-noise level :math:`\sigma \ge 0` for ``"sgd_jitter"``. Default 0.1.
     :param str jitter_scale: ``"iterate"`` (default: the iterate is perturbed by noise of std
         :math:`\sigma \max|u_k|`, whatever the step size), ``"relative"`` (the rule of the paper's
@@ -65,31 +90,38 @@ class JitterTrainer(Trainer):
         ``None``: Madry's ``2.5 / attack_steps``, as :func:`deepinv_jitter.robustness.pgd_attack`.
     :param bool attack_relative: budget ``attack_eps * ||y||`` per sample. Default ``False``.
     :param bool clean_train_metrics: see above. Default ``True``.
-    :param int jitter_seed: seed of the generator of the iterate and input noise (``None``: torch's
-        global generator). Its state is saved in checkpoints and restored on resume.
+    :param int jitter_seed: seed of the perturbations' generators (the first perturbation gets the
+        seed itself, the others independent streams derived from it; ``None``: each keeps its own
+        generator, torch's global one by default). Their states are saved in checkpoints and
+        restored on resume.
     :raises ValueError: (at construction) a bad value of one of the fields above, naming the field and
         the allowed values.
-    :raises TypeError: (at construction) ``training_mode="sgd_jitter"`` with a model that has no deepinv
-        GD/PGD iterator.
+    :raises TypeError: (at construction) ``"sgd_jitter"`` with a model that has no supported deepinv
+        algorithm, or a ``perturbations`` entry that is not a perturbation.
+    :raises ValueError: (at construction) perturbations with repeated names, or a ``training_mode``
+        that disagrees with the ``perturbations`` given.
 
     >>> import torch, deepinv as dinv
     >>> from deepinv_jitter import JitterTrainer
-    >>> from deepinv_jitter.models import build_unrolled
     >>> physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(0.1))
-    >>> model = build_unrolled(physics, "seismic", "gd", stepsize=0.5, hidden=4, depth=2)
+    >>> model = dinv.optim.HQS(
+    ...     dinv.optim.L2(), dinv.optim.PnP(dinv.models.DnCNN(1, 1, depth=2, pretrained=None)),
+    ...     unfold=True, max_iter=3, g_param=0.1,
+    ... )
     >>> data = dinv.datasets.TensorDataset(x=torch.rand(4, 1, 8, 8))
     >>> trainer = JitterTrainer(
     ...     model, physics, torch.optim.Adam(model.parameters(), 1e-3),
     ...     torch.utils.data.DataLoader(data, batch_size=2), epochs=1, online_measurements=True,
-    ...     training_mode="sgd_jitter", jitter_sigma=0.1, save_path=None, verbose=False,
-    ...     show_progress_bar=False, device="cpu",
+    ...     training_mode="input_jitter+sgd_jitter", jitter_sigma=0.1, save_path=None,
+    ...     verbose=False, show_progress_bar=False, device="cpu",
     ... )
+    >>> trainer.training_mode, trainer.perturbations
+    ('sgd_jitter+input_jitter', [IterateJitter(sigma=0.1, scale='iterate'), MeasurementNoise(sigma=0.05)])
     >>> model = trainer.train()
-    >>> type(model.fixed_point.iterator).__name__
-    'JitterGDIteration'
     """
 
-    training_mode: str = "sgd_jitter"
+    training_mode: str | None = None
+    perturbations: list | None = None
     jitter_sigma: float = 0.1
     jitter_scale: str = "iterate"
     input_sigma: float = 0.05
@@ -101,75 +133,92 @@ class JitterTrainer(Trainer):
     jitter_seed: int | None = None
 
     def __post_init__(self):
-        self._validate_jitter_fields()
+        self._build_perturbations()
         super().__post_init__()
         self._training_pass = False
-        self.rng = self.make_rng(self.jitter_seed)
+        self.seed_perturbations(self.jitter_seed)
         self.configure_model()
 
     # ----------------------------------------------------------------- validation and setup
-    def _validate_jitter_fields(self):
-        if self.training_mode not in TRAINING_MODES:
+    def _build_perturbations(self):
+        fields = dict(
+            jitter_sigma=self.jitter_sigma,
+            jitter_scale=self.jitter_scale,
+            input_sigma=self.input_sigma,
+            attack_eps=self.attack_eps,
+            attack_steps=self.attack_steps,
+            attack_step_size=self.attack_step_size,
+            attack_relative=self.attack_relative,
+        )
+        # every field is checked, whether or not the mode reads it
+        perturbations_for_mode("sgd_jitter+input_jitter+adversarial", **fields)
+        if not isinstance(self.clean_train_metrics, bool):
             raise ValueError(
-                f"training_mode must be one of {TRAINING_MODES}, got {self.training_mode!r}"
-            )
-        check_number(self.jitter_sigma, "jitter_sigma", low=0)
-        check_number(self.input_sigma, "input_sigma", low=0)
-        if self.jitter_scale not in SCALES:
-            raise ValueError(
-                f"jitter_scale must be one of {SCALES}, got {self.jitter_scale!r}"
-            )
-        check_number(self.attack_eps, "attack_eps", low=0, strict=True)
-        check_number(self.attack_steps, "attack_steps", low=1, integer=True)
-        if self.attack_step_size is not None:
-            check_number(self.attack_step_size, "attack_step_size", low=0, strict=True)
-        if not isinstance(self.attack_relative, bool):
-            raise ValueError(
-                f"attack_relative must be True or False, got {self.attack_relative!r}"
+                f"clean_train_metrics must be True or False, got {self.clean_train_metrics!r}"
             )
         if self.jitter_seed is not None:
             check_number(self.jitter_seed, "jitter_seed", low=0, integer=True)
-
-    @property
-    def effective_attack_step_size(self) -> float:
-        r"""The PGD step of adversarial training: ``attack_step_size``, or ``2.5 / attack_steps``."""
-        if self.attack_step_size is None:
-            return 2.5 / self.attack_steps
-        return float(self.attack_step_size)
+        if self.perturbations is None:
+            mode = "sgd_jitter" if self.training_mode is None else self.training_mode
+            self.perturbations = perturbations_for_mode(mode, **fields)
+        else:
+            items = self.perturbations
+            if not isinstance(items, (list, tuple)) or not all(
+                isinstance(p, TrainingPerturbation) for p in items
+            ):
+                raise TypeError(
+                    "perturbations must be a list of TrainingPerturbation objects "
+                    f"(IterateJitter, MeasurementNoise, MeasurementAttack, ...), got {items!r}"
+                )
+            names = [p.name for p in items]
+            if any(not n or "+" in n for n in names) or len(set(names)) != len(names):
+                raise ValueError(
+                    f"perturbations need distinct names without '+', got {names}"
+                )
+            self.perturbations = list(items)
+            given = self.training_mode
+            if given is not None and mode_name(parse_training_mode(given)) != mode_name(
+                names
+            ):
+                raise ValueError(
+                    f"training_mode {given!r} disagrees with the perturbations given "
+                    f"({mode_name(names)}); pass one of them"
+                )
+        self.training_mode = mode_name(p.name for p in self.perturbations)
 
     def make_rng(self, seed: int | None) -> torch.Generator | None:
-        r"""The generator of the iterate and input noise (``None`` without a seed: torch's global one).
+        r"""A generator on the trainer's device (``None`` without a seed).
 
         :param int, None seed: the seed.
-        :return: a :class:`torch.Generator` on the trainer's device, or ``None``.
+        :return: a :class:`torch.Generator` or ``None``.
         """
         if seed is None:
             return None
-        return torch.Generator(device=self.device).manual_seed(seed)
+        return torch.Generator(device=self.device).manual_seed(int(seed))
+
+    def seed_perturbations(self, seed: int | None) -> None:
+        r"""Give each perturbation that draws random numbers a generator seeded from ``seed``
+        (:func:`~deepinv_jitter.training.perturbations.derive_seed`; ``None``: leave them as they
+        are).
+
+        :param int, None seed: the seed.
+        """
+        if seed is None:
+            return
+        for k, p in enumerate(self.perturbations):
+            if p.draws:
+                p.rng = self.make_rng(derive_seed(seed, k))
 
     def configure_model(self):
-        r"""In ``"sgd_jitter"`` mode, jitterize the model and set ``sigma``, ``scale`` and the generator.
+        r"""Let each perturbation prepare the model (``IterateJitter`` attaches the noise hook).
 
         Called at construction and again at the start of :meth:`train` / :meth:`test` (so that changed
-        fields take effect). Other modes leave the model untouched.
+        settings take effect).
 
-        :raises TypeError: in ``"sgd_jitter"`` mode, if the model has no deepinv GD/PGD iterator.
+        :raises TypeError: ``"sgd_jitter"`` with a model that has no supported deepinv algorithm.
         """
-        if self.training_mode != "sgd_jitter":
-            return
-        try:
-            jitterize(
-                self.model,
-                sigma=self.jitter_sigma,
-                scale=self.jitter_scale,
-                rng=self.rng,
-            )
-        except TypeError as e:
-            raise TypeError(
-                "training_mode='sgd_jitter' needs a deepinv unfolded GD or PGD model "
-                "(deepinv.optim.GD/PGD(..., unfold=True), e.g. deepinv_jitter.models.build_unrolled); "
-                f"use training_mode 'mse', 'input_jitter' or 'adversarial' for other models. ({e})"
-            ) from e
+        for p in self.perturbations:
+            p.prepare(self.attack_target())
 
     def setup_train(self, train: bool = True, **kwargs):
         r"""deepinv's setup, then :meth:`configure_model`.
@@ -181,7 +230,7 @@ class JitterTrainer(Trainer):
 
     # ----------------------------------------------------------------- per-batch hooks
     def attack_target(self) -> torch.nn.Module:
-        r"""The module attacked in ``"adversarial"`` mode: the model, unwrapped from (Distributed)DataParallel.
+        r"""The model the perturbations see: the model, unwrapped from (Distributed)DataParallel.
 
         :return: (:class:`torch.nn.Module`) the model.
         """
@@ -190,45 +239,27 @@ class JitterTrainer(Trainer):
         return m.module if isinstance(m, wrappers) else m
 
     def perturb_measurement(self, x, y, physics):
-        r"""The measurement a training batch is trained on (``y`` itself in ``"mse"``/``"sgd_jitter"``).
+        r"""The measurement a training batch is trained on: ``y`` through each perturbation's
+        ``perturb``, in order (``y`` itself without measurement perturbations).
 
-        :param torch.Tensor x: ground truth (may be ``None`` except in ``"adversarial"`` mode).
+        :param torch.Tensor x: ground truth (may be ``None`` except for an attack).
         :param torch.Tensor y: clean measurement.
         :param deepinv.physics.Physics physics: current physics.
         :return: (:class:`torch.Tensor`) the measurement to use.
-        :raises ValueError: in ``"adversarial"`` mode without ground truth.
+        :raises ValueError: an attack without ground truth.
         """
-        if self.training_mode == "input_jitter" and self.input_sigma > 0:
-            gen = self.rng
-            dev = gen.device if gen is not None else y.device
-            n = torch.randn(y.shape, generator=gen, device=dev, dtype=y.dtype).to(
-                y.device
-            )
-            return y + self.input_sigma * n
-        if self.training_mode == "adversarial":
-            if x is None:
-                raise ValueError(
-                    "training_mode='adversarial' needs ground truth x in each batch"
-                )
-            delta = pgd_attack(
-                self.attack_target(),
-                physics,
-                x,
-                y,
-                eps=float(self.attack_eps),
-                steps=self.attack_steps,
-                step_size=self.effective_attack_step_size,
-                relative=self.attack_relative,
-            )
-            return y + delta
+        model = self.attack_target()
+        for p in self.perturbations:
+            y = p.perturb(x, y, physics, model)
         return y
 
     def noise_context(self):
-        r"""Context for a training forward pass: iterate noise on in ``"sgd_jitter"``, off otherwise.
+        r"""Context for a training forward pass: iterate noise on when a perturbation asks for it
+        (``IterateJitter``), off otherwise (also for noise hooks attached by hand).
 
         :return: a context manager.
         """
-        if self.training_mode == "sgd_jitter":
+        if any(p.iterate for p in self.perturbations):
             return nullcontext()
         return suppress_jitter(self.model)
 
@@ -290,7 +321,7 @@ class JitterTrainer(Trainer):
 
         :return: ``(x_net, logs)`` as in deepinv.
         """
-        if train and self.clean_train_metrics and self.training_mode != "mse":
+        if train and self.clean_train_metrics and self.perturbations:
             x_net = None  # deepinv then re-runs the model in eval mode on the clean y
         return super().compute_metrics(
             x, x_net, y, physics, logs, train=train, epoch=epoch
@@ -298,8 +329,8 @@ class JitterTrainer(Trainer):
 
     def checkpoint_state(self) -> dict:
         r"""What this trainer adds to deepinv's checkpoint: the training mode and every random state
-        that training consumes (the noise generator, torch's global generators, the training
-        loaders' shuffling generators), so that a resumed run continues exactly.
+        that training consumes (each perturbation's generator, torch's global generators, the
+        training loaders' shuffling generators), so that a resumed run continues exactly.
 
         :return: a dict of plain values and tensors.
         """
@@ -309,8 +340,7 @@ class JitterTrainer(Trainer):
         }
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
-        if self.rng is not None:
-            state["jitter_rng"] = self.rng.get_state()
+        state["perturbation_rng"] = [p.get_rng_state() for p in self.perturbations]
         loaders = self.train_dataloader
         loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders]
         state["loader_rng"] = [
@@ -367,8 +397,13 @@ class JitterTrainer(Trainer):
             states = checkpoint["cuda_rng"]
             if len(states) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all([s.cpu() for s in states])
-        if self.rng is not None and "jitter_rng" in checkpoint:
-            self.rng.set_state(checkpoint["jitter_rng"].cpu())
+        states = checkpoint.get("perturbation_rng")
+        if states is None and "jitter_rng" in checkpoint:
+            states = [
+                checkpoint["jitter_rng"]
+            ]  # written by version 0.2 (one generator)
+        for p, st in zip(self.perturbations, states or []):
+            p.set_rng_state(st)
         loaders = self.train_dataloader
         loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders]
         for loader, st in zip(loaders, checkpoint.get("loader_rng") or []):

@@ -24,7 +24,7 @@ def _exit_and_message(argv, capsys):
         (["compare", "--task", "ct"], ["--task", "invalid choice", "seismic"]),
         (
             ["train", "--task", "seismic", "--mode", "l1"],
-            ["--mode", "invalid choice", "mse"],
+            ["--mode", "unknown training_mode 'l1'", "mse", "sgd_jitter+input_jitter"],
         ),
         (["compare", "--task", "seismic", "--preset", "huge"], ["--preset", "smoke"]),
         (
@@ -284,5 +284,5 @@ def test_repeated_sigmas_are_refused_by_the_runner_too(tmp_path):
     from deepinv_jitter.tasks import get_task
 
     with pytest.raises(ValueError, match="sigmas must be distinct"):
-        run_sweep(get_task("seismic", "smoke"), [0.1, 0.1000000001], tmp_path)
+        run_sweep(get_task("seismic", "smoke"), [0.1, 0.1000000001], out=tmp_path)
     assert not any(tmp_path.iterdir())

@@ -44,7 +44,7 @@ def test_train_interrupt_resume_then_evaluate(tmp_path, monkeypatch, capsys):
     # the interruption left a complete checkpoint after epoch 2 (index 1) and no final one
     ckpt = load_checkpoint(out / LAST)
     assert ckpt["epoch"] == 1 and ckpt["meta"]["identity"]["mode"] == "sgd_jitter"
-    assert "optimizer" in ckpt and "jitter_rng" in ckpt
+    assert "optimizer" in ckpt and "perturbation_rng" in ckpt
     assert not (out / FINAL).exists()
     assert sorted(p.name for p in out.iterdir()) == [LAST]
 

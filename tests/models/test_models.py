@@ -83,7 +83,7 @@ def test_mri_dncnn_pgd_and_conditioning():
 def test_bad_inputs():
     p = dinv.physics.Denoising()
     with pytest.raises(ValueError, match="algorithm"):
-        build_unrolled(p, algorithm="admm", stepsize=1.0)
+        build_unrolled(p, algorithm="md", stepsize=1.0)
     with pytest.raises(ValueError, match="n_iter"):
         build_unrolled(p, n_iter=0, stepsize=1.0)
     with pytest.raises(ValueError, match="x_shape"):

@@ -76,7 +76,8 @@ def _train(mode, batch_size, save_path=None, sigma=0.2):
         show_progress_bar=False,
         device="cpu",
     )
-    rng0 = None if trainer.rng is None else trainer.rng.get_state()
+    rngs = [p.rng for p in trainer.perturbations if p.rng is not None]
+    rng0 = rngs[0].get_state() if rngs else None
     model = trainer.train()
     return model, trainer, rng0
 
@@ -222,9 +223,9 @@ def test_checkpoints_written_by_rank_zero_only(ranks):
     ckpt = torch.load(folders[0] / f"ckp_{EPOCHS - 1}.pth.tar", weights_only=False)
     for k, v in ckpt["state_dict"].items():
         assert torch.equal(v, r0["sgd_jitter"]["state_dict"][k])
-    states = ckpt["jitter_rng_ranks"]
-    assert len(states) == 2 and not torch.equal(states[0], states[1])
-    assert torch.equal(ckpt["jitter_rng"], states[0])
+    states = ckpt["perturbation_rng_ranks"]  # per rank: one state per perturbation
+    assert len(states) == 2 and not torch.equal(states[0][0], states[1][0])
+    assert torch.equal(ckpt["perturbation_rng"][0], states[0][0])
 
 
 @needs_gloo
@@ -258,8 +259,9 @@ def test_cli_train_under_torchrun(tmp_path):
     assert "differ across ranks" not in log
     last = torch.load(out / "checkpoint_last.pt", weights_only=False)
     final = torch.load(out / "checkpoint_final.pt", weights_only=False)
-    assert last["world_size"] == 2 and len(last["jitter_rng_ranks"]) == 2
-    assert not torch.equal(last["jitter_rng_ranks"][0], last["jitter_rng_ranks"][1])
+    ranks = last["perturbation_rng_ranks"]
+    assert last["world_size"] == 2 and len(ranks) == 2
+    assert not torch.equal(ranks[0][0], ranks[1][0])
     for k, v in final["state_dict"].items():
         assert torch.equal(v, last["state_dict"][k])
         assert not k.startswith("module.")  # the plain model, not the DDP wrapper

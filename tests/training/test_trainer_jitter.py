@@ -105,12 +105,9 @@ def test_sgd_jitter_changes_training_and_mse_ignores_jitterized_noise():
     ).train()  # a jitterized model with sigma=1 trains noise-free in mse mode
     assert torch.equal(_params(ref), _params(mse))
     assert not torch.allclose(_params(ref), _params(jit))
-    it = jit.fixed_point.iterator
-    assert (
-        it.sigma == 0.5
-        and it.scale == "iterate"
-        and mse.fixed_point.iterator.sigma == 1.0
-    )
+    hook = jit.fixed_point.iterator.iterate_noise
+    assert hook.sigma == 0.5 and hook.scale == "iterate"
+    assert mse.fixed_point.iterator.iterate_noise.sigma == 1.0
 
 
 @pytest.mark.parametrize("mode", ["sgd_jitter", "input_jitter", "adversarial"])
@@ -252,13 +249,13 @@ def test_defaults_are_pinned():
     tr = _trainer(_model())
     assert tr.jitter_scale == "iterate" and tr.attack_step_size is None
     tr = _trainer(Spy(), "adversarial", attack_steps=4)
-    assert tr.effective_attack_step_size == pytest.approx(
-        2.5 / 4
-    )  # Madry's, as pgd_attack
+    # Madry's, as pgd_attack
+    assert tr.perturbations[0].effective_step_size == pytest.approx(2.5 / 4)
+    assert _trainer(_model(), training_mode=None).training_mode == "sgd_jitter"
 
 
 def test_adversarial_training_attacks_the_measurement_and_keeps_the_target(monkeypatch):
-    import deepinv_jitter.training.trainer as trainer_module
+    import deepinv_jitter.training.perturbations as trainer_module
 
     calls = []
     real = trainer_module.pgd_attack
@@ -355,6 +352,6 @@ def test_resume_restores_every_random_state(tmp_path):
     run(2, save=tmp_path / "a")
     ckpt = next((tmp_path / "a").glob("*/ckp_1.pth.tar"))
     state = torch.load(ckpt, weights_only=True)  # only plain values: safe to load
-    assert {"torch_rng", "jitter_rng", "loader_rng", "optimizer"} <= set(state)
+    assert {"torch_rng", "perturbation_rng", "loader_rng", "optimizer"} <= set(state)
     resumed = run(4, ckpt=str(ckpt), seed=99)
     assert torch.equal(_params(resumed), _params(straight))

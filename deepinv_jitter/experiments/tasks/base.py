@@ -19,8 +19,9 @@ from typing import Any
 import torch
 
 from ..._checks import check_number
+from ...models.unrolled import ALGORITHMS
 from ...optim.jitter import SCALES
-from ...training.trainer import TRAINING_MODES
+from ...training.perturbations import mode_name, parse_training_mode
 from ..presets import PRESET_NAMES
 
 __all__ = ["TaskConfig", "TaskSpec", "TaskData", "Task", "check_mode"]
@@ -98,7 +99,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "device": _device,
     "img_size": _size,
     "n_iter": _int(1),
-    "algorithm": _choice(("gd", "pgd")),
+    "algorithm": _choice(ALGORITHMS),
     "channels": _int(1),
     "depth": _optional(_int(1)),
     "learn_stepsize": _bool,
@@ -142,7 +143,9 @@ class TaskConfig:
     :param str, None data_root: real data instead of the task's default (stored absolute).
     :param tuple img_size: image size.
     :param int n_iter: unrolled iterations.
-    :param str algorithm: ``"gd"`` (SGD jittering) or ``"pgd"`` (SPGD jittering).
+    :param str algorithm: the unrolled algorithm, one of
+        :data:`deepinv_jitter.models.unrolled.ALGORITHMS` (``"gd"``: SGD jittering, ``"pgd"``:
+        SPGD jittering, ``"hqs"``, ``"admm"``, ...).
     :param int channels: width (feature channels) of the prior network.
     :param int, None depth: layers of the prior (``None``: the builder's default).
     :param bool learn_stepsize: learn the unrolled step size.
@@ -372,20 +375,16 @@ class TaskSpec:
 
 
 def check_mode(mode: str) -> str:
-    r"""Check a training-mode name.
+    r"""Check a training-mode name (a single mode or a ``+``-joined set of perturbing modes).
 
     :param str mode: the name.
-    :return: ``mode``.
+    :return: its canonical name (:func:`deepinv_jitter.training.mode_name`).
     :raises ValueError: naming the allowed modes.
 
-    >>> check_mode("mse")
-    'mse'
+    >>> check_mode("mse"), check_mode("input_jitter+sgd_jitter")
+    ('mse', 'sgd_jitter+input_jitter')
     """
-    if mode not in TRAINING_MODES:
-        raise ValueError(
-            f"mode must be one of {', '.join(TRAINING_MODES)}; got {mode!r}"
-        )
-    return mode
+    return mode_name(parse_training_mode(mode))
 
 
 class Task:
@@ -538,12 +537,11 @@ class Task:
     def trainer_settings(self, mode: str) -> dict:
         r"""The :class:`deepinv_jitter.JitterTrainer` fields of a training mode.
 
-        :param str mode: one of :data:`~deepinv_jitter.training.TRAINING_MODES`.
+        :param str mode: a training mode (see :func:`check_mode`).
         :return: a dict of trainer keyword arguments.
         """
-        check_mode(mode)
         return dict(
-            training_mode=mode,
+            training_mode=check_mode(mode),
             jitter_sigma=self.jitter_sigma,
             jitter_scale=self.jitter_scale,
             input_sigma=self.input_sigma,
