@@ -548,3 +548,20 @@ def test_fastmri_kspace_smaller_than_requested_size_rejected(tmp_path):
     assert padded[0].shape == (2, 64, 64)
     fits = FastMRISingleCoilDataset(tmp_path, img_size=(64, 64), crop_size=(32, 32))
     assert fits[0].shape == (2, 64, 64)
+
+
+@pytest.mark.parametrize("shape", [(2, 100_000, 100_000), (2**21, 16, 16)])
+def test_fastmri_huge_declared_kspace_refused_before_reading(tmp_path, shape):
+    # Planted fault: an .h5 that declares a huge k-space (a few bytes on disk: nothing written)
+    # was accepted, and loading a slice (or the volume) allocated it all.
+    with h5py.File(tmp_path / "huge.h5", "w") as f:
+        f.create_dataset("kspace", shape=shape, dtype=np.complex64, chunks=(1, 16, 16))
+    assert (tmp_path / "huge.h5").stat().st_size < 100_000
+    n, h, w = shape
+    message = (
+        rf"huge\.h5 declares 'kspace' of shape \({n}, {h}, {w}\) \({h * w} values a slice, "
+        rf"{n * h * w} a volume\); expected at most 16777216 a slice .* and 268435456 a volume"
+    )
+    with pytest.raises(ValueError, match=message) as err:
+        FastMRISingleCoilDataset(tmp_path, img_size=(16, 16), crop_size=(16, 16))
+    assert "\n" not in str(err.value)
