@@ -306,7 +306,8 @@ class SegyDataset(Dataset):
     The rule assumes spikes are isolated (under 0.1% of the non-zero samples);
     ``spike_factor=None`` disables it.
 
-    A section with no usable sample left (all zero, non-finite or gross outliers) is rejected.
+    A section with no usable sample left (all zero, non-finite or gross outliers), or whose
+    samples are all equal, is rejected.
 
     **Normalisation** (``normalize``), applied after the steps above, before cutting:
 
@@ -351,7 +352,8 @@ class SegyDataset(Dataset):
     :raises ValueError: for a file that is not a readable SEG-Y file, an unsupported or unknown
         sample format code, pre-stack data without ``prestack``, a cube whose geometry segyio
         cannot infer without ``sections="traces"``, more than ``max_outlier_fraction`` gross
-        outliers, a section with no usable sample, sections smaller than one patch, fewer than
+        outliers, a section with no usable sample or a constant one, sections smaller than one
+        patch, fewer than
         ``min_patches`` patches, or bad arguments.
 
     After construction, ``section_data`` holds the normalised sections (float64 tensors
@@ -466,6 +468,13 @@ class SegyDataset(Dataset):
                 raise ValueError(
                     f"{self.path!r}: {name} has no usable sample: all {a.size} samples are zero or "
                     f"non-finite ({n_bad} NaN or inf{also})"
+                )
+            if a.min() == a.max():
+                # every sample equal and non-zero: no signal (all garbage, e.g. every sample
+                # 1e30, which no statistic of the file itself can tell from data)
+                raise ValueError(
+                    f"{self.path!r}: {name} is constant: all {a.size} samples are "
+                    f"{float(a.flat[0]):g}, no usable signal"
                 )
         self.n_spikes = (
             self._clip_spikes(arrays) if self.spike_factor is not None else 0

@@ -224,6 +224,17 @@ def test_segy_all_nan_or_all_zero_section_rejected(tmp_path, fill):
             SegyDataset(path, patch_size=(8, 8))
 
 
+@pytest.mark.parametrize("value", [1e30, -2.5])
+def test_segy_constant_section_rejected(tmp_path, value):
+    # Planted fault: a line of 1e30 everywhere (garbage no statistic of the file can tell from
+    # data: its median is 1e30 too) was scaled to a constant section of ones and trained.
+    path = write_line(tmp_path / "flat.sgy", np.full((16, 12), value, np.float32))
+    with pytest.raises(
+        ValueError, match=r"flat\.sgy': 2-D line is constant: all 192 samples"
+    ):
+        SegyDataset(path, patch_size=(8, 8))
+
+
 def test_segy_dead_inline_of_a_cube_rejected(tmp_path):
     xlines = (10, 11, 12)
     dead = {(2, xl, 1): np.zeros(12, np.float32) for xl in xlines}
