@@ -62,6 +62,22 @@ def check_number(
     return int(value) if integer else float(value)
 
 
+def positive_int(value, name: str) -> int:
+    r"""Check a size or count: a positive integer (``bool`` is never accepted).
+
+    :param value: the value to check.
+    :param str name: the setting's name, used in the error message.
+    :return: the value as ``int``.
+    :raises ValueError: naming ``name`` and the value received.
+
+    >>> positive_int(3, "patch_size[0]")
+    3
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def resolve_rng(
     rng: torch.Generator | None,
     generator: torch.Generator | None,

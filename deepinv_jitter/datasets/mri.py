@@ -59,6 +59,12 @@ MNI152_FILENAME = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 
 _ORIENTATIONS = ("axial", "coronal", "sagittal")
 
+# Largest fastMRI k-space read (values, complex64): 4096 x 4096 a slice, 2 GiB a volume (whole
+# volumes are read for scale="volume_max"); fastMRI's single-coil knee slices are 640 x 368,
+# about 35 a volume.
+_MAX_SLICE_VALUES = 4096 * 4096
+_MAX_VOLUME_VALUES = 2**28
+
 
 def center_crop_or_pad(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     r"""Centre-crop (or zero-pad) the last two dimensions to ``size``, with fastMRI's offsets.
@@ -396,6 +402,15 @@ def _check_fastmri_folder(root) -> list[Path]:
                         f"root: {path.name} has 'kspace' of shape {kspace.shape} and dtype "
                         f"{kspace.dtype}; expected complex single-coil k-space (slices, H, W)."
                     )
+                n_slices, h, w = kspace.shape
+                if h * w > _MAX_SLICE_VALUES or n_slices * h * w > _MAX_VOLUME_VALUES:
+                    # refused from the declared shape alone: reading would allocate it all
+                    raise ValueError(
+                        f"root: {path.name} declares 'kspace' of shape {kspace.shape} "
+                        f"({h * w} values a slice, {n_slices * h * w} a volume); expected at "
+                        f"most {_MAX_SLICE_VALUES} a slice (4096 x 4096) and "
+                        f"{_MAX_VOLUME_VALUES} a volume (2 GiB of complex64)."
+                    )
         except OSError as err:
             raise ValueError(
                 f"root: {path.name} is not a readable HDF5 file ({err})."
@@ -412,8 +427,9 @@ def _check_kspace_size(files: list[Path], crop_size: tuple[int, int], img_size) 
         if h < crop_size[0] or w < crop_size[1]:
             raise ValueError(
                 f"root: {path.name} has k-space of {h} x {w}, smaller than the requested "
-                f"crop_size={crop_size} (img_size={img_size}): the image would be zero-padded. "
-                f"Pass a crop_size of at most ({h}, {w}), or allow_padding=True to pad."
+                f"crop_size={crop_size} (img_size={img_size}): the image would be zero-padded; "
+                f"pass crop_size={(min(h, crop_size[0]), min(w, crop_size[1]))} (or smaller), or "
+                "pass allow_padding=True to pad."
             )
 
 
@@ -470,8 +486,9 @@ class FastMRISingleCoilDataset(ImageDataset, MRIMixin):
     :raises TypeError: if ``root`` is not a path.
     :raises FileNotFoundError: if ``root`` does not exist, is not a folder or holds no ``.h5`` file.
     :raises ValueError: at construction, if a file is not HDF5, has no ``kspace``, its ``kspace`` is
-        not complex ``(slices, H, W)`` or is smaller than ``crop_size`` (unless
-        ``allow_padding=True``), if no slice is selected, or for a bad ``img_size``, ``crop_size``,
+        not complex ``(slices, H, W)``, declares more than :math:`4096^2` values a slice or
+        :math:`2^{28}` a volume (refused from its shape, before anything is read), or is smaller
+        than ``crop_size`` (unless ``allow_padding=True``), if no slice is selected, or for a bad ``img_size``, ``crop_size``,
         ``slice_index``, ``target`` or ``scale``; when an item is loaded, if its slice (or, with
         ``scale="volume_max"``, any slice of its volume) holds non-finite k-space values (NaN,
         inf) or its cropped image is all zero or non-finite. The message names the file and the

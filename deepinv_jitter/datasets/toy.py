@@ -64,6 +64,8 @@ from .._checks import check_number
 
 __all__ = [
     "DEFAULT_NOISE_SIGMA",
+    "MAX_SIGNAL_DIM",
+    "MAX_DATASET_VALUES",
     "GaussianSubspaceModel",
     "MMSEReconstructor",
     "SubspaceShift",
@@ -73,6 +75,15 @@ __all__ = [
 
 #: The toy task's default measurement-noise std (peak 1, signal std 0.25).
 DEFAULT_NOISE_SIGMA = 0.2
+
+#: Largest signal dimension :math:`n` of a :class:`GaussianSubspaceModel`: its Wiener matrix
+#: is :math:`n \times n` in float64 (128 MiB at :math:`n = 4096`, a 64 x 64 image).
+MAX_SIGNAL_DIM = 4096
+
+#: Largest number of values ``n_samples`` :math:`\times n` of a :class:`ToySignalDataset`
+#: (:math:`2^{26}`: 256 MiB in float32, twice that as fixed noisy pairs; 1,048,576 signals of
+#: 8 x 8), checked before anything is drawn.
+MAX_DATASET_VALUES = 2**26
 
 
 def _check_float(value, name: str, minimum: float = 0.0, strict: bool = False) -> float:
@@ -138,7 +149,7 @@ class GaussianSubspaceModel:
     from ``seed``. The basis and spectrum are kept in float64; samples are returned in
     ``dtype``.
 
-    :param int n: signal dimension (default 64).
+    :param int n: signal dimension (default 64), at most :data:`MAX_SIGNAL_DIM`.
     :param int k: subspace dimension, ``1 <= k <= n`` (default 8).
     :param float decay: spectral decay :math:`\rho \in (0, 1]` (default 0.7; 1 is a flat
         spectrum).
@@ -148,7 +159,8 @@ class GaussianSubspaceModel:
         r)`` when :math:`n = r^2`, else ``(1, 1, n)``).
     :param int seed: seed of the basis (default 0).
     :param torch.dtype dtype: dtype of the samples (default ``torch.float32``).
-    :raises ValueError: for a bad size, decay, std, shape, seed or dtype.
+    :raises ValueError: for a bad size (``n`` above :data:`MAX_SIGNAL_DIM` included), decay,
+        std, shape, seed or dtype.
 
     >>> model = GaussianSubspaceModel()
     >>> x = model.sample(4, rng=torch.Generator().manual_seed(0))
@@ -169,7 +181,7 @@ class GaussianSubspaceModel:
         seed: int = 0,
         dtype: torch.dtype = torch.float32,
     ):
-        n = _check_int(n, "n", 1)
+        n = check_number(n, "n", low=1, high=MAX_SIGNAL_DIM, integer=True)
         k = _check_int(k, "k", 1)
         if k > n:
             raise ValueError(f"k must be <= n = {n}, got {k}")
@@ -718,11 +730,12 @@ class ToySignalDataset(Dataset):
       ``benchmarks/toy_design.py``).
 
     :param GaussianSubspaceModel model: the signal model.
-    :param int n_samples: dataset length, ``>= 1``.
+    :param int n_samples: dataset length, ``>= 1``, with ``n_samples * model.n`` at most
+        :data:`MAX_DATASET_VALUES`.
     :param int seed: dataset seed, ``>= 0`` (default 0).
     :param float noise_sigma: std of the fixed measurement noise, ``>= 0``, or ``None``
         (default).
-    :raises ValueError: for a bad model, length, seed or noise level.
+    :raises ValueError: for a bad model, length (too large included), seed or noise level.
     :raises IndexError: for an index outside ``[-n_samples, n_samples)``.
 
     >>> ds = ToySignalDataset(GaussianSubspaceModel(), 16, seed=0)
@@ -746,6 +759,12 @@ class ToySignalDataset(Dataset):
             )
         self.model = model
         self.n_samples = _check_int(n_samples, "n_samples", 1)
+        if self.n_samples * model.n > MAX_DATASET_VALUES:
+            raise ValueError(
+                f"n_samples must be at most {MAX_DATASET_VALUES // model.n} for signals of "
+                f"{model.n} values (n_samples x n <= MAX_DATASET_VALUES = 2**26), got "
+                f"{self.n_samples}"
+            )
         self.seed = _check_int(seed, "seed", 0)
         self.noise_sigma = (
             None if noise_sigma is None else _check_float(noise_sigma, "noise_sigma")

@@ -20,6 +20,7 @@ so the acceleration is exact up to integer rounding (320 columns at 4x: 80 sampl
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -63,9 +64,12 @@ def _check_mask_args(
     if (
         not isinstance(acceleration, numbers.Real)
         or isinstance(acceleration, bool)
+        or not math.isfinite(acceleration)
         or acceleration < 1
     ):
-        raise ValueError(f"acceleration must be a number >= 1, got {acceleration!r}.")
+        raise ValueError(
+            f"acceleration must be a finite number >= 1, got {acceleration!r}."
+        )
     if (
         not isinstance(center_fraction, numbers.Real)
         or isinstance(center_fraction, bool)
@@ -73,6 +77,12 @@ def _check_mask_args(
     ):
         raise ValueError(
             f"center_fraction must be a float in [0, 1), got {center_fraction!r}."
+        )
+    if w // acceleration < 1:
+        # no column sampled: y = 0 for every image, and the operator norm is 0
+        raise ValueError(
+            f"img_size={(h, w)} samples no k-space column at acceleration={acceleration}: "
+            f"the width (last axis) must be at least the acceleration, got {w}."
         )
     if int(center_fraction * w) > w // acceleration:
         raise ValueError(
@@ -110,10 +120,10 @@ def mri_mask_generator(
     :return: a :class:`deepinv.physics.generator.BaseMaskGenerator` whose ``step(batch_size)`` returns
         ``{"mask": tensor of shape (batch_size, 1, H, W)}`` with values in {0, 1}.
 
-    :raises ValueError: for a bad ``img_size``, ``acceleration`` < 1,
-        ``center_fraction`` outside [0, 1) or larger than the acceleration allows, an
-        unknown ``mask_type``; ``TypeError`` when ``rng`` is not a
-        :class:`torch.Generator`.
+    :raises ValueError: for a bad ``img_size``, an ``acceleration`` below 1 or not finite, a
+        width below the acceleration (the mask would sample no column), ``center_fraction``
+        outside [0, 1) or larger than the acceleration allows, an unknown ``mask_type``;
+        ``TypeError`` when ``rng`` is not a :class:`torch.Generator`.
 
     |sep|
 
@@ -181,9 +191,10 @@ def single_coil_mri(
     :param torch.Generator noise_rng: generator for the measurement noise (``None``: torch's global RNG).
     :return: a :class:`deepinv.physics.MRI` instance.
 
-    :raises ValueError: for a bad ``img_size``, ``acceleration``, ``center_fraction``,
-        ``mask_type`` or a negative ``noise_sigma``; ``TypeError`` for a non-integer
-        ``seed``.
+    :raises ValueError: for a bad ``img_size``, ``acceleration``, ``center_fraction`` or
+        ``mask_type``, a width below the acceleration (a 2 x 2 or 8 x 2 image at 4x: the mask
+        would sample nothing), or a negative or non-finite ``noise_sigma``; ``TypeError`` for a
+        non-integer ``seed``.
 
     |sep|
 
@@ -202,8 +213,15 @@ def single_coil_mri(
     h, w = _check_mask_args(img_size, acceleration, center_fraction, mask_type)
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}.")
-    if not isinstance(noise_sigma, numbers.Real) or noise_sigma < 0:
-        raise ValueError(f"noise_sigma must be a number >= 0, got {noise_sigma!r}.")
+    if (
+        not isinstance(noise_sigma, numbers.Real)
+        or isinstance(noise_sigma, bool)
+        or not math.isfinite(noise_sigma)
+        or noise_sigma < 0
+    ):
+        raise ValueError(
+            f"noise_sigma must be a finite number >= 0, got {noise_sigma!r}."
+        )
     gen = mri_mask_generator(
         (h, w),
         acceleration,

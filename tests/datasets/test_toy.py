@@ -304,3 +304,22 @@ def test_oracle_psnr_with_a_perturbation_is_the_wiener_filter_for_the_total_vari
     assert m.oracle_psnr(sigma, eps) == pytest.approx(
         m.psnr(m.estimator_error(W, sigma, eps)), abs=1e-9
     )
+
+
+def test_sizes_above_the_documented_maxima_are_refused_before_allocating():
+    # Planted fault: n_samples = 10**9 was accepted (the fixed training pairs then grew memory
+    # without bound), and n = 10**10 went to torch.randn(n, k).
+    from deepinv_jitter.datasets.toy import MAX_DATASET_VALUES, MAX_SIGNAL_DIM
+
+    assert MAX_SIGNAL_DIM == 4096 and MAX_DATASET_VALUES == 2**26
+    with pytest.raises(
+        ValueError, match=r"n must be an integer >= 1 and <= 4096, got 10000000000"
+    ):
+        GaussianSubspaceModel(n=10**10, k=2)
+    assert GaussianSubspaceModel(n=4096, k=2).n == 4096
+    m = GaussianSubspaceModel()  # n = 64
+    with pytest.raises(
+        ValueError, match=r"n_samples must be at most 1048576 for signals of 64 values"
+    ):
+        ToySignalDataset(m, 10**9)
+    assert len(ToySignalDataset(m, 2**20)) == 2**20  # the maximum itself: lazy, instant

@@ -173,3 +173,33 @@ def test_mask_generator_seed_selects_the_draws(mask_type):
         masks[seed] = gen.step(batch_size=4)["mask"]
         assert torch.equal(masks[seed], ref.step(batch_size=4)["mask"])
     assert not torch.equal(masks[1], masks[5])
+
+
+@pytest.mark.parametrize("img_size", [(2, 2), (8, 2), (64, 3)])
+def test_image_narrower_than_the_acceleration_is_refused(img_size):
+    # Planted fault: a 2 x 2 or 8 x 2 image at 4x gave a mask that samples nothing (W // 4 = 0
+    # columns), so y = 0 and the step-size estimate divided by a zero operator norm.
+    h, w = img_size
+    message = rf"img_size=\({h}, {w}\) samples no k-space column at acceleration=4"
+    with pytest.raises(ValueError, match=message):
+        single_coil_mri(img_size=img_size)
+    with pytest.raises(ValueError, match="samples no k-space column"):
+        mri_mask_generator(img_size)
+    # the narrowest image that samples something: one column in four
+    assert int(single_coil_mri(img_size=(h, 4)).mask[0, 0].sum()) == h
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"noise_sigma": float("nan")}, "noise_sigma must be a finite number >= 0"),
+        ({"noise_sigma": float("inf")}, "noise_sigma must be a finite number >= 0"),
+        ({"noise_sigma": True}, "noise_sigma"),
+        ({"acceleration": float("nan")}, "acceleration must be a finite number >= 1"),
+        ({"acceleration": float("inf")}, "acceleration must be a finite number >= 1"),
+    ],
+)
+def test_non_finite_physics_arguments_are_refused(kwargs, match):
+    # Planted fault: noise_sigma=nan passed the check `noise_sigma < 0` (False for NaN)
+    with pytest.raises(ValueError, match=match):
+        single_coil_mri(**{"img_size": (64, 64), **kwargs})

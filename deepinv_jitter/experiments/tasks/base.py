@@ -277,12 +277,15 @@ class TaskConfig:
                 continue
             v = getattr(self, f.name)
             out[f.name] = list(v) if isinstance(v, tuple) else v
-        out.update(self.options)
+        for k, v in self.options.items():
+            out[k] = list(v) if isinstance(v, tuple) else v
         return out
 
 
 def _check_option(key: str, value, default):
-    """A task option takes the type of its default (int, float, bool or str), finite numbers only."""
+    """A task option takes the type of its default (int, float, bool, str, or a pair of positive
+    ints, kept as a tuple), finite numbers only; an option whose default is ``None`` is checked
+    by the task's ``build_data``."""
     if isinstance(default, bool):
         return _bool(value, key)
     if isinstance(default, int):
@@ -291,7 +294,30 @@ def _check_option(key: str, value, default):
         return check_number(value, key)
     if isinstance(default, str) and not isinstance(value, str):
         raise ValueError(f"{key} must be a string, got {value!r}")
+    if isinstance(default, tuple):
+        return _size(value, key)
     return value
+
+
+def refuse_unused_options(config: TaskConfig, defaults: dict, data: str) -> None:
+    r"""Refuse task options that only real data reads, set while the task runs on its built-in
+    data (they would be recorded in the run's settings without changing anything).
+
+    :param TaskConfig config: the settings.
+    :param dict defaults: ``{option: default}`` of the options that real data reads.
+    :param str data: what reads them, for the message (e.g. ``"SEG-Y data"``).
+    :raises ValueError: naming every such option set to another value than its default.
+    """
+    changed = [
+        f"{key}={config.options[key]!r}"
+        for key, default in defaults.items()
+        if config.options.get(key, default) != default
+    ]
+    if changed:
+        raise ValueError(
+            f"{', '.join(changed)}: only {data} reads {'this' if len(changed) == 1 else 'these'} "
+            "(data_root, --data-root); the built-in data would ignore it"
+        )
 
 
 @dataclass

@@ -83,17 +83,48 @@ def signal_model(config):
     )
 
 
+def check_sizes(config) -> None:
+    r"""Check the toy's sizes against its documented maxima, before anything is allocated.
+
+    The signal dimension ``H * W`` (``img_size``) is at most
+    :data:`~deepinv_jitter.datasets.toy.MAX_SIGNAL_DIM` (4096: the Wiener matrix and the linear
+    prior are :math:`n \times n`), and ``n_train`` and ``n_test`` times ``H * W`` at most
+    :data:`~deepinv_jitter.datasets.toy.MAX_DATASET_VALUES` (:math:`2^{26}`: 1,048,576 signals
+    of 8 x 8; the fixed training pairs are held in memory).
+
+    :param deepinv_jitter.experiments.tasks.TaskConfig config: the settings.
+    :raises ValueError: naming the setting, its maximum and the value.
+    """
+    from ...datasets.toy import MAX_DATASET_VALUES, MAX_SIGNAL_DIM
+
+    h, w = config.img_size
+    if h * w > MAX_SIGNAL_DIM:
+        raise ValueError(
+            f"img_size must hold at most {MAX_SIGNAL_DIM} values (H x W) for the denoising "
+            f"toy, got {tuple(config.img_size)} ({h * w})"
+        )
+    for key in ("n_train", "n_test"):
+        value = getattr(config, key)
+        if value * h * w > MAX_DATASET_VALUES:
+            raise ValueError(
+                f"{key} must be at most {MAX_DATASET_VALUES // (h * w)} for the denoising toy "
+                f"at img_size {h}x{w} ({key} x H x W <= 2**26 values), got {value}"
+            )
+
+
 def build_data(config) -> TaskData:
     r"""Physics, training and test signals, and the subspace-rotation OOD edit.
 
     :param deepinv_jitter.experiments.tasks.TaskConfig config: the settings.
     :return: a :class:`~deepinv_jitter.experiments.tasks.TaskData`.
-    :raises ValueError: real data asked for (this task is synthetic only).
+    :raises ValueError: real data asked for (this task is synthetic only), or sizes above the
+        maxima of :func:`check_sizes`.
     """
     import deepinv as dinv
 
     from ...datasets.toy import ToySignalDataset
 
+    check_sizes(config)
     if config.data_root is not None:
         raise ValueError("the denoising task is synthetic: it takes no --data-root")
     if config.options["prior"] not in ("linear", "mlp"):

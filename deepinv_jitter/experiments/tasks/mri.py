@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import TaskData, TaskSpec
+from .base import TaskData, TaskSpec, refuse_unused_options
 from .seismic import split_train_test
 
 DEFAULTS = dict(
@@ -70,11 +70,29 @@ PRESETS = {
 }
 
 
+#: Task options read by :class:`~deepinv_jitter.datasets.FastMRISingleCoilDataset`
+#: (``--set KEY=VALUE``), with their defaults; every setting a fastMRI error message suggests is
+#: one of them. They need fastMRI files (``data_root``): set on the embedded images they are
+#: refused.
+OPTIONS = dict(
+    crop_size=(320, 320),  # centre crop in the image domain, then resized to img_size
+    allow_padding=False,  # accept k-space smaller than crop_size (zero-padded)
+)
+
+
 def build_data(config) -> TaskData:
     r"""Physics, training and test slices, OOD edit.
 
+    With ``data_root``, the slices of the fastMRI files, read with the task options
+    :data:`OPTIONS`; without it, the embedded anatomy (and those options must keep their
+    defaults).
+
     :param deepinv_jitter.experiments.tasks.TaskConfig config: the settings.
     :return: a :class:`~deepinv_jitter.experiments.tasks.TaskData`.
+    :raises ValueError: a bad image size (see
+        :func:`~deepinv_jitter.physics.mri.single_coil_mri`), a bad fastMRI folder (see
+        :class:`~deepinv_jitter.datasets.FastMRISingleCoilDataset`), or a fastMRI option set
+        without ``data_root``.
     """
     from ...physics.mri import single_coil_mri
     from ...robustness.shifts import add_lesion
@@ -89,11 +107,17 @@ def build_data(config) -> TaskData:
     if config.data_root is not None:
         from ...datasets.mri import FastMRISingleCoilDataset
 
-        full = FastMRISingleCoilDataset(config.data_root, img_size=img_size)
+        full = FastMRISingleCoilDataset(
+            config.data_root,
+            img_size=img_size,
+            **{key: config.options[key] for key in OPTIONS},
+        )
         train, test = split_train_test(full, config.n_train, config.n_test)
         description = f"fastmri:{config.data_root}"
     else:
         from ...datasets.mri import EmbeddedMRIDataset
+
+        refuse_unused_options(config, OPTIONS, "fastMRI data")
 
         train = EmbeddedMRIDataset(split="train", img_size=img_size)
         test = EmbeddedMRIDataset(split="test", img_size=img_size)
@@ -149,4 +173,5 @@ SPEC = TaskSpec(
     build_data=build_data,
     build_model=build_model,
     metrics=metrics,
+    options=OPTIONS,
 )

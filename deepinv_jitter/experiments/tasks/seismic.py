@@ -2,17 +2,18 @@ r"""The ``seismic`` task: post-stack seismic deconvolution with the Ricker wavel
 
 Physics :class:`deepinv_jitter.physics.SeismicDeconvolution` with Gaussian noise; synthetic
 layered reflectivity sections (:class:`deepinv_jitter.datasets.SyntheticSeismicDataset`), or
-patches of a SEG-Y file (``data_root``); OOD edit: a flat segment of amplitude -0.1
-(:func:`deepinv_jitter.robustness.add_flat_segment`); network: unrolled GD with the seismic CNN
-prior; metrics: PSNR and SSIM with each reference's range ``max - min``. How the defaults were
-chosen is on the results page of the documentation.
+patches of a SEG-Y file (``data_root``; patches of ``img_size``, and the task options
+:data:`OPTIONS` passed on to :class:`deepinv_jitter.datasets.SegyDataset`); OOD edit: a flat
+segment of amplitude -0.1 (:func:`deepinv_jitter.robustness.add_flat_segment`); network:
+unrolled GD with the seismic CNN prior; metrics: PSNR and SSIM with each reference's range
+``max - min``. How the defaults were chosen is on the results page of the documentation.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .base import TaskData, TaskSpec
+from .base import TaskData, TaskSpec, refuse_unused_options
 
 # Task-wide settings (every preset unless a preset overrides them).
 DEFAULTS = dict(
@@ -74,11 +75,30 @@ PRESETS = {
 }
 
 
+#: Task options read by :class:`~deepinv_jitter.datasets.SegyDataset` (``--set KEY=VALUE``),
+#: with their defaults; every setting a SEG-Y error message suggests is one of them. They need a
+#: SEG-Y file (``data_root``): set on the synthetic sections they are refused.
+OPTIONS = dict(
+    sections="inline",  # or "crossline", or "traces" (every trace in file order)
+    prestack=None,  # or "gathers", "traces"
+    stride=None,  # patch stride: an int or a pair (default: the patch size, no overlap)
+    outlier_factor=1e4,
+    max_outlier_fraction=0.01,
+)
+
+
 def build_data(config) -> TaskData:
     r"""Physics, training and test sections, OOD edit.
 
+    With ``data_root``, the patches (``img_size``) of the SEG-Y file, read with the task options
+    :data:`OPTIONS`; without it, the synthetic sections (and those options must keep their
+    defaults).
+
     :param deepinv_jitter.experiments.tasks.TaskConfig config: the settings.
     :return: a :class:`~deepinv_jitter.experiments.tasks.TaskData`.
+    :raises ValueError: a bad SEG-Y option or file (see
+        :class:`~deepinv_jitter.datasets.SegyDataset`), or a SEG-Y option set without
+        ``data_root``.
     """
     import deepinv as dinv
 
@@ -93,10 +113,15 @@ def build_data(config) -> TaskData:
     if config.data_root is not None:
         from ...datasets.seismic import SegyDataset
 
-        full = SegyDataset(config.data_root, patch_size=(n_time, n_traces))
+        full = SegyDataset(
+            config.data_root,
+            patch_size=(n_time, n_traces),
+            **{key: config.options[key] for key in OPTIONS},
+        )
         train, test = split_train_test(full, config.n_train, config.n_test)
         description = f"segy:{config.data_root}"
     else:
+        refuse_unused_options(config, OPTIONS, "SEG-Y data")
         seed = config.seed
         train = SyntheticSeismicDataset(
             config.n_train, n_time=n_time, n_traces=n_traces, seed=seed
@@ -172,4 +197,5 @@ SPEC = TaskSpec(
     build_data=build_data,
     build_model=build_model,
     metrics=metrics,
+    options=OPTIONS,
 )
