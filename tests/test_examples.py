@@ -23,6 +23,7 @@ MIN_FIGURES = {
     "demo_mri_spgd_jittering.py": 2,
     "demo_robustness_evaluation.py": 3,
     "demo_denoising_theory.py": 1,
+    "demo_jitter_unfolded_hqs.py": 2,
 }
 
 RUNNER = r"""
@@ -47,7 +48,13 @@ print("FIGURES=" + json.dumps(figures))
 def test_every_section_and_example_is_in_gallery_form():
     assert (ROOT / "examples" / "README.rst").is_file()
     sections = {p.parent for p in EXAMPLES}
-    assert {s.name for s in sections} >= {"seismic", "mri", "robustness", "theory"}
+    assert {s.name for s in sections} >= {
+        "seismic",
+        "mri",
+        "robustness",
+        "theory",
+        "unfolded",
+    }
     for section in sections:
         assert (section / "README.rst").is_file(), section
     assert {p.name for p in EXAMPLES} >= set(MIN_FIGURES)

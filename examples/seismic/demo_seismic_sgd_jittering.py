@@ -88,8 +88,8 @@ fig.tight_layout()
 #
 # Both runs start from the same initial weights (``task.build_model()`` is seeded), see the same
 # batches in the same order and have the same budget. The only difference is ``training_mode``:
-# with ``"sgd_jitter"`` the trainer swaps the network's GD iterator for
-# :class:`deepinv_jitter.JitterGDIteration` and draws fresh Gaussian noise in every unrolled
+# with ``"sgd_jitter"`` the trainer attaches the noise hook to the network's GD iterator
+# (:func:`deepinv_jitter.jitterize`) and draws fresh Gaussian noise in every unrolled
 # iteration of every training forward pass; validation, testing and the attack below never see it.
 
 
@@ -121,7 +121,7 @@ def train(mode):
 
 
 models = {mode: train(mode) for mode in ("mse", "sgd_jitter")}
-print(type(models["sgd_jitter"].fixed_point.iterator).__name__)
+print(models["sgd_jitter"].fixed_point.iterator.iterate_noise)
 
 # %%
 # In distribution and under attack
