@@ -11,9 +11,13 @@ Commands:
 - ``sweep``: train ``sgd_jitter`` at several noise levels (and the other modes once) and plot the
   accuracy-robustness trade-off, to choose :math:`\sigma`;
 - ``generalization``: train every mode at several training-set sizes and plot test PSNR against
-  size (the theory's first claim).
+  size (the theory's first claim);
+- ``report``: rebuild a comparison's tables and figures from the run result files of one or more
+  output folders (runs made on several machines merge).
 
-Bad arguments and bad input give one line on stderr and exit status 2 before any work starts.
+Bad arguments and bad input give one line on stderr and exit status 2 before any work starts;
+a failure during the work gives one line and exit status 1 (``--debug`` adds the traceback).
+Every command that writes holds a lock on its output folder (one writer per folder).
 """
 
 from __future__ import annotations
@@ -112,7 +116,21 @@ _OPTIONS = {
         metavar="KEY=VALUE",
         help="change any other task setting, e.g. --set epochs=5 --set jitter_scale=relative",
     ),
-    "quiet": dict(action="store_true", help="no progress bars"),
+    "quiet": dict(
+        action="store_true",
+        help="no progress bars (also off when stderr is not a terminal: one line per run)",
+    ),
+    "time-budget": dict(
+        type=_arg_type(A.parse_positive),
+        metavar="MINUTES",
+        help="stop cleanly before the run that would exceed this many minutes (estimated "
+        "from the runs done); the files then cover the runs done, marked incomplete, and "
+        "the same command with --resume continues",
+    ),
+    "debug": dict(
+        action="store_true",
+        help="on an unexpected error, print the traceback (also with DEEPINV_JITTER_DEBUG=1)",
+    ),
     "resume": dict(
         action="store_true", help="reuse finished runs, continue interrupted ones"
     ),
@@ -201,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Train each mode with the same budget and seeds, evaluate all, and write results.json, "
         "results.md, attack_curves.png and examples.png into --out.",
     )
-    _add(p, *_COMMON, "seeds", "modes", "quiet", "resume")
+    _add(p, *_COMMON, "seeds", "modes", "quiet", "resume", "time-budget")
     p.add_argument("--out", help="output folder (default ./results/<task>)")
 
     p = command(
@@ -210,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Train sgd_jitter for each sigma and the reference modes once (per seed); write "
         "tradeoff.json and tradeoff.png; with --max-id-loss, recommend a sigma.",
     )
-    _add(p, *_COMMON, "seeds", "quiet", "resume")
+    _add(p, *_COMMON, "seeds", "quiet", "resume", "time-budget")
     p.add_argument(
         "--sigmas",
         type=_sigmas,
@@ -239,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Train every mode at each training-set size (per seed); write generalization.json and "
         "generalization.png (test PSNR, average-case PSNR and train-test gap against size).",
     )
-    _add(p, *_COMMON, "seeds", "modes", "quiet", "resume")
+    _add(p, *_COMMON, "seeds", "modes", "quiet", "resume", "time-budget")
     p.add_argument(
         "--n-train",
         type=_ints("--n-train", 1),
@@ -256,23 +274,71 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", help="output folder (default ./results/<task>_generalization)"
     )
+
+    p = command(
+        "report",
+        "rebuild a comparison's tables and figures from its run files",
+        "Rebuild results.json, results.md and the figures of a comparison from the run result "
+        "files (run.json) in one or more output folders of compare, e.g. runs made on "
+        "different machines; no checkpoint is read. Runs whose identities disagree on "
+        "anything but the seed are refused.",
+    )
+    p.add_argument(
+        "folders",
+        nargs="+",
+        type=_existing_path,
+        metavar="DIR",
+        help="output folders of compare",
+    )
+    p.add_argument("--out", required=True, help="where to write the rebuilt files")
+    p.add_argument(
+        "--reference",
+        type=_arg_type(A.parse_mode),
+        default="mse",
+        help="the mode the paired differences are taken against (default mse), e.g. "
+        "sgd_jitter to compare sgd_jitter+input_jitter with its part",
+    )
+    for q in sub.choices.values():
+        _add(q, "debug")
     return parser
+
+
+#: ``--set`` keys that have their own flag
+_OWN_FLAGS = {
+    "device": "--device",
+    "seed": "--seed (or --seeds)",
+    "data_root": "--data-root",
+    "precision": "--precision",
+    "attack_eps": "--eps",
+    "jitter_sigma": "--sigma",
+    "name": "--task",
+    "preset": "--preset",
+}
 
 
 def _task_from_args(args):
     from .experiments.tasks import get_task
 
     overrides = dict(args.set)
+    for key in overrides:
+        if key in _OWN_FLAGS:
+            raise ValueError(f"--set {key}=...: use {_OWN_FLAGS[key]} instead")
     for flag, key in (("eps", "attack_eps"), ("sigma", "jitter_sigma")):
         if getattr(args, flag, None) is not None:
             overrides[key] = getattr(args, flag)
     if getattr(args, "precision", "fp32") != "fp32":
         overrides["precision"] = args.precision
+    seeds = getattr(args, "seeds", None)
+    seed = args.seed
+    if seeds is not None:
+        if args.seed_given:
+            raise ValueError("--seed and --seeds: give one of them")
+        seed = seeds[0]
     task = get_task(
         args.task,
         args.preset,
         data_root=args.data_root,
-        seed=args.seed,
+        seed=seed,
         device=args.device,
         **overrides,
     )
@@ -280,38 +346,63 @@ def _task_from_args(args):
 
 
 def _out(args, default: Path) -> Path:
+    if args.out is not None and not str(args.out).strip():
+        raise ValueError("--out is empty: give a folder")
     return A.check_out_dir(args.out if args.out else default)
+
+
+def _progress(args) -> bool:
+    return not args.quiet and sys.stderr.isatty()
 
 
 def _cmd_train(args) -> int:
     from .experiments.checkpoints import FINAL
+    from .experiments.lock import OutputLock
     from .experiments.runner import train_mode
 
     out = _out(args, Path("results") / args.task / args.mode)
     task, _ = _task_from_args(args)
-    print(f"train: task {task.name}, preset {task.preset}, mode {args.mode}, out {out}")
-    _, secs = train_mode(
-        task, args.mode, out, resume=args.resume, progress=not args.quiet
-    )
+    with OutputLock(out, _command_line(args)):
+        _WORK.started = True
+        print(
+            f"train: task {task.name}, preset {task.preset}, mode {args.mode}, out {out}"
+        )
+        _, secs = train_mode(
+            task, args.mode, out, resume=args.resume, progress=_progress(args)
+        )
     print(f"{args.mode}: trained in {secs:.1f} s; final checkpoint {out / FINAL}")
     return 0
 
 
 def _cmd_evaluate(args) -> int:
+    from .experiments.lock import OutputLock
     from .experiments.runner import evaluate_checkpoint, summary_line
 
     out = _out(args, Path(args.checkpoint).parent)
-    mode, seconds, rep = evaluate_checkpoint(
-        args.checkpoint,
-        args.task,
-        out,
-        device=args.device,
-        eps=args.eps,
-        data_root=args.data_root,
-        progress=not args.quiet,
-    )
+    with OutputLock(out, _command_line(args)):
+        _WORK.started = True
+        mode, seconds, rep = evaluate_checkpoint(
+            args.checkpoint,
+            args.task,
+            out,
+            device=args.device,
+            eps=args.eps,
+            data_root=args.data_root,
+            progress=_progress(args),
+        )
     print(summary_line(mode, seconds, rep.conditions))
     print(f"wrote {out / 'evaluation.json'} and {out / 'evaluation.md'}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .experiments.lock import OutputLock
+    from .experiments.runner import report_runs
+
+    out = _out(args, Path("report"))
+    with OutputLock(out, _command_line(args)):
+        _WORK.started = True
+        report_runs(args.folders, out, reference=args.reference)
     return 0
 
 
@@ -320,18 +411,29 @@ def _study(function: str, default_out: str, **keywords):
 
     def command(args) -> int:
         from .experiments import runner
+        from .experiments.lock import OutputLock
 
         out = _out(args, Path("results") / default_out.format(task=args.task))
         task, overrides = _task_from_args(args)
-        getattr(runner, function)(
-            task,
-            out=out,
-            resume=args.resume,
-            progress=not args.quiet,
-            overrides=overrides,
-            seeds=args.seeds,
-            **{key: getattr(args, attr) for key, attr in keywords.items()},
-        )
+        budget = None if args.time_budget is None else 60.0 * args.time_budget
+        with OutputLock(out, _command_line(args)):
+            _WORK.started = True
+            result = getattr(runner, function)(
+                task,
+                out=out,
+                resume=args.resume,
+                progress=_progress(args),
+                overrides=overrides,
+                seeds=args.seeds,
+                time_budget=budget,
+                **{key: getattr(args, attr) for key, attr in keywords.items()},
+            )
+        if not result.get("complete", True):
+            again = _command_line(args, resume=True)
+            print(
+                f"incomplete: {result.get('runs_done', 0)} of {result.get('runs_total')} "
+                f"runs done; continue with: {again}"
+            )
         return 0
 
     return command
@@ -355,15 +457,57 @@ _COMMANDS = {
         modes="modes",
         budget="budget",
     ),
+    "report": _cmd_report,
 }
+
+
+class _Work:
+    """Whether the current command has started its work (errors after it exit 1, before it 2)."""
+
+    started = False
+
+
+_WORK = _Work()
+_ARGV: list[str] = []
+
+
+def _command_line(args, resume: bool = False) -> str:
+    import shlex
+
+    argv = list(_ARGV)
+    if resume and "--resume" not in argv:
+        argv.append("--resume")
+    return "deepinv-jitter " + shlex.join(argv)
+
+
+def _message(e: BaseException) -> str:
+    """One line for an error that was not foreseen as bad input."""
+    import errno
+
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        where = f" writing {e.filename}" if e.filename else ""
+        return f"no space left on the device{where}; free some space and rerun with --resume"
+    if isinstance(e, PermissionError):
+        where = f" {e.filename!r}" if e.filename else ""
+        return f"permission denied{where}: the output folder must stay writable"
+    if isinstance(e, OSError) and e.strerror:
+        where = f" ({e.filename})" if e.filename else ""
+        return f"{e.strerror}{where}"
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
     r"""Run the command line.
 
+    Every error becomes one line on stderr naming the command and the problem: exit status 2 for
+    bad input found before any work starts (arguments, settings, data, checkpoints, an output
+    folder held by another writer), 1 for a failure during the work (training diverged, the disk
+    filled up, ...), 130 when interrupted. ``--debug`` (or ``DEEPINV_JITTER_DEBUG=1``) adds the
+    traceback.
+
     :param list[str], None argv: arguments (default ``sys.argv[1:]``).
-    :return: exit status: 0 on success, 2 for bad arguments or input, 1 when training diverged,
-        130 when interrupted.
+    :return: the exit status.
 
     >>> import contextlib, io
     >>> with contextlib.redirect_stdout(io.StringIO()) as text:
@@ -371,30 +515,62 @@ def main(argv: list[str] | None = None) -> int:
     >>> code, "compare" in text.getvalue()
     (0, True)
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    prog = f"deepinv-jitter {args.command}"
+    import os
+
+    from .experiments.lock import LockedError
+
+    global _ARGV
+    _ARGV = list(sys.argv[1:] if argv is None else argv)
+    _WORK.started = False
+    args = None
+    debug = "--debug" in _ARGV or os.environ.get("DEEPINV_JITTER_DEBUG") == "1"
+    prog = "deepinv-jitter"
     try:
+        parser = build_parser()
+        args = parser.parse_args(_ARGV)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        args.seed_given = any(a == "--seed" or a.startswith("--seed=") for a in _ARGV)
+        prog = f"deepinv-jitter {args.command}"
         return _COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError) as e:
-        # bad input found after parsing: a bad setting, a data folder with no files, a wrong
-        # checkpoint, ... (checked before any training)
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
-    except FloatingPointError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        hint = (
-            "the checkpoints written so far are complete; rerun with --resume"
-            if hasattr(args, "resume")
-            else "nothing was written"
-        )
+        resumable = getattr(args, "resume", None) is not None
+        if not _WORK.started:
+            hint = "nothing was written"
+        elif resumable:
+            hint = "the checkpoints written so far are complete; rerun with --resume"
+        else:
+            hint = "it did not finish; run it again"
         print(f"\ninterrupted: {hint}", file=sys.stderr)
         return 130
+    except SystemExit:
+        raise
+    except (LockedError, FloatingPointError) as e:
+        code = 2 if isinstance(e, LockedError) else 1
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return code
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        # bad input: a bad setting, a data folder with no files, a wrong checkpoint, ... (found
+        # before the work starts; after it, the same errors are a failure of the run)
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"{prog}: error: {str(e).strip() or type(e).__name__}", file=sys.stderr)
+        return 1 if _WORK.started and not isinstance(e, ValueError) else 2
+    except Exception as e:  # noqa: BLE001 - any other failure: one line, traceback on request
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        stage = "during the work" if _WORK.started else "before any work started"
+        print(
+            f"{prog}: error {stage}: {_message(e)}"
+            + ("" if debug else " (--debug shows the traceback)"),
+            file=sys.stderr,
+        )
+        return 1 if _WORK.started else 2
 
 
 if __name__ == "__main__":

@@ -59,6 +59,8 @@ MODULES = [
     "deepinv_jitter.experiments.tasks.base",
     "deepinv_jitter.experiments.presets",
     "deepinv_jitter.experiments.runner",
+    "deepinv_jitter.experiments.study",
+    "deepinv_jitter.experiments.lock",
     "deepinv_jitter.experiments.checkpoints",
     "deepinv_jitter.experiments.reports",
     "deepinv_jitter.experiments.figures",

@@ -17,7 +17,11 @@ import torch
 
 from .._checks import check_number
 
-__all__ = ["pgd_attack", "measurement_mask"]
+__all__ = ["pgd_attack", "measurement_mask", "MAX_BUDGET"]
+
+#: The largest L2 budget (per sample) an attack accepts: its square stays far below the largest
+#: single-precision number, so norms never overflow into a zero perturbation.
+MAX_BUDGET = 1e18
 
 
 def measurement_mask(physics, y: torch.Tensor) -> torch.Tensor | None:
@@ -99,7 +103,8 @@ def pgd_attack(
         (Madry's rule: the iterate can cross the ball more than twice).
     :param bool relative: budget relative to each measurement's norm.
     :return: (:class:`torch.Tensor`) ``delta``, detached, same shape as ``y``.
-    :raises ValueError: if ``eps <= 0``, ``steps < 1``, ``step_size <= 0``, or ``x``/``y`` batch sizes differ.
+    :raises ValueError: if ``eps <= 0``, ``steps < 1``, ``step_size <= 0``, ``x``/``y`` batch sizes
+        differ, or a budget above :data:`MAX_BUDGET`.
     :raises TypeError: if ``model`` is not callable or ``x``/``y`` are not tensors.
 
     >>> import torch, deepinv as dinv
@@ -135,6 +140,11 @@ def pgd_attack(
     y_norm = _norm(y)
     budget = eps * y_norm if relative else torch.full_like(y_norm, float(eps))
     budget = budget.real if budget.is_complex() else budget
+    if not bool(torch.isfinite(budget).all()) or float(budget.max()) > MAX_BUDGET:
+        raise ValueError(
+            f"attack budget {float(budget.max()):g} is too large: the perturbation's squared "
+            f"norm would overflow single precision and become 0 (at most {MAX_BUDGET:g})"
+        )
     tiny = torch.finfo(budget.dtype).tiny
 
     is_module = isinstance(model, torch.nn.Module)

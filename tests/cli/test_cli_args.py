@@ -98,6 +98,7 @@ def test_every_option_has_help(capsys):
         "evaluate",
         "compare",
         "sweep",
+        "report",
         "generalization",
     }
     for name, sub in subs.choices.items():
@@ -107,7 +108,7 @@ def test_every_option_has_help(capsys):
             main([name, "--help"])
         assert e.value.code == 0
         out = capsys.readouterr().out
-        assert "--task" in out
+        assert ("--task" in out) != (name == "report") and "--debug" in out
 
 
 def test_defaults():
@@ -151,8 +152,13 @@ def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch
         ("epochs=-1", ["epochs", ">= 1"]),
         ("epochs=0", ["epochs", ">= 1"]),
         ("lr=nan", ["lr", "finite"]),
-        ("jitter_sigma=1e999", ["jitter_sigma", "finite", "inf"]),
-        ("attack_eps=inf", ["attack_eps", "finite"]),
+        ("input_sigma=1e999", ["input_sigma", "finite", "inf"]),
+        ("attack_step_size=inf", ["attack_step_size", "finite"]),
+        ("jitter_sigma=0.2", ["--set jitter_sigma", "use --sigma"]),
+        ("attack_eps=inf", ["--set attack_eps", "use --eps"]),
+        ("device=cpu", ["--set device", "use --device"]),
+        ("seed=3", ["--set seed", "use --seed"]),
+        ("data_root=x", ["--set data_root", "use --data-root"]),
         ("input_sigma=-0.1", ["input_sigma", ">= 0"]),
         ("noise_sigma=-1", ["noise_sigma", ">= 0"]),
         ("img_size=7", ["img_size", "pair"]),
@@ -226,7 +232,7 @@ def test_interrupted_evaluate_does_not_suggest_resume(monkeypatch, capsys, tmp_p
     ckpt.write_bytes(b"")
     assert main(["evaluate", "--task", "seismic", "--checkpoint", str(ckpt)]) == 130
     err = capsys.readouterr().err
-    assert "--resume" not in err and "nothing was written" in err
+    assert "--resume" not in err and "run it again" in err
 
 
 def test_repeated_seeds_are_refused_by_the_parser(capsys):

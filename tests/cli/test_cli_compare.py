@@ -48,7 +48,13 @@ def test_smoke_compare_writes_results_with_the_schema(smoke_compare, capsys):
         "results",
         "train_seconds",
         "settings",
+        "complete",
+        "runs_done",
+        "runs_total",
+        "provenance",
     }
+    assert res["complete"] and res["runs_done"] == res["runs_total"] == 4
+    assert set(res["provenance"]) == {"versions", "device", "date"}
     assert res["task"] == "seismic" and res["preset"] == "smoke"
     assert res["data"].startswith("synthetic")
     assert list(res["results"]) == MODES and list(res["train_seconds"]) == MODES
@@ -75,6 +81,8 @@ def test_smoke_compare_writes_results_with_the_schema(smoke_compare, capsys):
 def test_compare_resume_skips_trained_modes_and_reproduces(smoke_compare, capsys):
     code, out = smoke_compare
     before = json.loads((out / "results.json").read_text())
+    # without its run file, a run is evaluated again from its checkpoint
+    (out / "mse" / "run.json").unlink()
     assert (
         main(
             [
@@ -94,7 +102,7 @@ def test_compare_resume_skips_trained_modes_and_reproduces(smoke_compare, capsys
         == 0
     )
     text = capsys.readouterr().out
-    assert text.count("already trained") == 2
+    assert text.count("already trained") == 1 and text.count("reusing its results") == 1
     after = json.loads((out / "results.json").read_text())
     # evaluation is seeded: the same checkpoints give the same numbers
     for mode in ("mse", "sgd_jitter"):

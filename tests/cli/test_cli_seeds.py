@@ -66,7 +66,7 @@ def test_seeds_differ_and_resume_reuses_each_run(two_seeds, capsys):
         "0,1",
     ]
     assert main(argv + FAST + ["--out", str(two_seeds), "--resume"]) == 0
-    assert capsys.readouterr().out.count("already trained") == 4
+    assert capsys.readouterr().out.count("reusing its results") == 4
     again = json.loads((two_seeds / "results.json").read_text())
     assert again["results"] == res["results"]
 

@@ -84,7 +84,12 @@ def test_train_interrupt_resume_then_evaluate(tmp_path, monkeypatch, capsys):
         "results",
         "train_seconds",
         "settings",
+        "complete",
+        "runs_done",
+        "runs_total",
+        "provenance",
     }
+    assert res["settings"]["epochs_done"] == 3 and res["settings"]["complete_training"]
     assert (
         res["settings"]["epochs"] == 3
     )  # the checkpoint's own settings, not the preset's
@@ -118,7 +123,8 @@ def test_mri_smoke_train(tmp_path, capsys):
     assert main(argv) == 0
     final = load_checkpoint(out / FINAL)
     assert final["meta"]["identity"]["task"] == "mri"
-    assert final["meta"]["identity"]["settings"]["data_root"] is None
+    assert final["meta"]["settings"]["data_root"] is None
+    assert final["meta"]["identity"]["data"] == {"source": "built-in"}
     assert all(torch.isfinite(v).all() for v in final["state_dict"].values())
 
 
@@ -192,8 +198,14 @@ def test_checkpoint_with_pickled_code_is_refused_and_not_run(tmp_path, capsys):
     torch.save({"state_dict": {}, "meta": {}, "x": Payload()}, bad)
     assert main(["evaluate", "--task", "seismic", "--checkpoint", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "weights_only" in err and len(err.strip().splitlines()) == 1
+    assert "would run code" in err and len(err.strip().splitlines()) == 1
+    assert "weights_only=False" not in err  # never advise loading it anyway
     assert not marker.exists()
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    assert main(["evaluate", "--task", "seismic", "--checkpoint", str(text)]) == 2
+    err = capsys.readouterr().err
+    assert "not a torch checkpoint" in err and "weights_only" not in err
 
 
 def test_diverging_training_stops_with_one_line_and_no_final_checkpoint(

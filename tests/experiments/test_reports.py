@@ -59,13 +59,9 @@ def test_json_output_never_holds_nan(tmp_path):
 
 
 def test_test_set_error_is_the_spread_over_sqrt_n():
-    from types import SimpleNamespace
-
     from deepinv_jitter.experiments.reports import _test_sem
 
     values = [20.0, 21.0, 23.0, 24.0]
     std = math.sqrt(sum((v - 22.0) ** 2 for v in values) / 3)
-    got = _test_sem(
-        SimpleNamespace(per_sample={"in_distribution": values, "ood": [1.0]})
-    )
+    got = _test_sem({"in_distribution": values, "ood": [1.0]})
     assert got == {"in_distribution": pytest.approx(std / 2)}

@@ -11,6 +11,7 @@ Nothing outside a task's module knows its name.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,7 +106,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "learn_stepsize": _bool,
     "condition_on_y": _bool,
     "noise_sigma": _float(0),
-    "attack_eps": _float(0, strict=True),
+    "attack_eps": lambda v, name: check_number(v, name, low=0, strict=True, high=1e18),
     "attack_relative": _bool,
     "train_attack_steps": _int(1),
     "eval_attack_steps": _int(1),
@@ -400,6 +401,32 @@ class TaskSpec:
         return TaskConfig(name=self.name, preset=preset, options=options, **merged)
 
 
+def _file_identity(path: Path) -> dict:
+    """Path, total size, newest modification time and a content fingerprint of a file or folder."""
+    files = (
+        sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    )
+    h = hashlib.sha256()
+    size, mtime = 0, 0.0
+    for f in files:
+        st = f.stat()
+        size += st.st_size
+        mtime = max(mtime, st.st_mtime)
+        name = f.relative_to(path).as_posix() if path.is_dir() else ""
+        h.update(f"{name}:{st.st_size}".encode())
+        with open(f, "rb") as handle:
+            h.update(handle.read(1 << 20))
+            if st.st_size > 2 << 20:
+                handle.seek(-(1 << 20), 2)
+                h.update(handle.read(1 << 20))
+    return {
+        "path": str(path),
+        "size": size,
+        "mtime": mtime,
+        "fingerprint": h.hexdigest(),
+    }
+
+
 def check_mode(mode: str) -> str:
     r"""Check a training-mode name (a single mode or a ``+``-joined set of perturbing modes).
 
@@ -481,6 +508,36 @@ class Task:
     def data(self) -> str:
         r"""What the images are (for reports)."""
         return self._data.description
+
+    def data_identity(self) -> dict:
+        r"""What identifies the data a model of this task is trained and tested on.
+
+        Built-in data (no ``data_root``) is made by the task's generator from its settings and
+        seed, which the run identity records: ``{"source": "built-in"}``. Real data
+        (``data_root``) records the file or folder (``path``, ``size`` in bytes, ``mtime`` of the
+        newest file), a ``fingerprint`` of its content (SHA-256 of its size and of its first and
+        last MiB, per file) and ``read_sha256``, the SHA-256 of every training and test item as
+        read (after any cropping and scaling). A moved file keeps its identity; a changed file, or
+        another part of it read, does not. Computed once per task.
+
+        :return: a dict of plain values.
+        """
+        cached = self.__dict__.get("_data_identity")
+        if cached is not None:
+            return cached
+        if self.config.data_root is None:
+            ident = {"source": "built-in"}
+        else:
+            ident = {"source": "file", **_file_identity(Path(self.config.data_root))}
+            h = hashlib.sha256()
+            for ds in (self.train_dataset, self.test_dataset):
+                for i in range(len(ds)):
+                    item = ds[i]
+                    item = item[0] if isinstance(item, (tuple, list)) else item
+                    h.update(item.detach().cpu().contiguous().numpy().tobytes())
+            ident["read_sha256"] = h.hexdigest()
+        self.__dict__["_data_identity"] = ident
+        return ident
 
     def build_model(self) -> torch.nn.Module:
         r"""A fresh network for this task, initialised from the seed (the global RNG is untouched).
