@@ -287,6 +287,7 @@ def write_outputs(
     plot_examples(
         {m: r.examples for m, r in by_seed[seeds[0]].items()},
         out / "examples.png",
-        title=f"{task.name}: reconstructions and error maps (seed {seeds[0]})",
+        title=f"{task.name}: reconstructions and error maps of the first test sample, "
+        f"PSNR per panel (seed {seeds[0]})",
     )
     return results
