@@ -96,6 +96,7 @@ def test_in_distribution_equals_deepinv_trainer_test(kind):
         show_progress_bar=False,
         save_path=None,
         device="cpu",
+        non_blocking_transfers=False,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
