@@ -1,5 +1,6 @@
 r"""Figures of the application (matplotlib, non-interactive ``Agg`` backend): PSNR against attack
-budget, reconstructions and error maps, the accuracy-robustness trade-off, seismic sections."""
+budget, reconstructions and error maps (with their PSNR and colour bars), the
+accuracy-robustness trade-off, seismic sections."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ..robustness.evaluate import CONDITIONS
 __all__ = [
     "plot_attack_curves",
     "plot_examples",
+    "examples_figure",
     "plot_tradeoff",
     "save_seismic_figure",
 ]
@@ -134,7 +136,8 @@ def _pyplot():
 
 def _save_figure(plt, fig, path: str | Path, dpi: int) -> Path:
     # one place that lays out, writes (creating the folder) and closes every figure of this module
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # figures with colour bars lay out themselves
+        fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
@@ -196,24 +199,32 @@ def _to_image(t: torch.Tensor) -> np.ndarray:
     return t[0].numpy()
 
 
-def plot_examples(
-    examples: dict[str, dict[str, dict[str, torch.Tensor]]],
-    path: str | Path,
+def examples_figure(
+    examples: dict[str, dict[str, dict[str, torch.Tensor | float]]],
     title: str = "",
-) -> Path:
-    r"""A grid of reconstructions and error maps: one row per training mode, two columns per
-    condition (reconstruction, absolute error), plus a column of ground truth images.
+):
+    r"""The figure of :func:`plot_examples`, not saved: a grid of reconstructions and error maps,
+    one row per training mode, two columns per condition (reconstruction, absolute error), plus a
+    column of ground truth images per reference (in distribution, OOD).
 
-    :param dict examples: ``{mode: {condition: {"x": (1, C, H, W), "x_hat": (1, C, H, W)}}}`` as in
-        :attr:`RobustnessReport.examples`. Two-channel images are shown as magnitudes.
-    :param str path: output file (``.png``).
+    Every reconstruction panel is labelled with its PSNR (the ``"psnr"`` of its example, as
+    :func:`~deepinv_jitter.robustness.evaluate_robustness` records it with the evaluation's
+    metric); one colour bar gives the scale of the images (shared by every image panel), another
+    that of the error maps.
+
+    :param dict examples: ``{mode: {condition: {"x": (1, C, H, W), "x_hat": (1, C, H, W),
+        "psnr": float}}}`` as in :attr:`RobustnessReport.examples` (``"psnr"`` optional: a panel
+        without it has no PSNR label). Two-channel images are shown as magnitudes.
     :param str title: figure title.
-    :return: the path written.
+    :return: a :class:`matplotlib.figure.Figure` (close it with ``matplotlib.pyplot.close``).
 
-    >>> import tempfile, os
-    >>> ex = {"mse": {"in_distribution": {"x": torch.rand(1, 1, 8, 8), "x_hat": torch.rand(1, 1, 8, 8)}}}
-    >>> plot_examples(ex, os.path.join(tempfile.mkdtemp(), "g.png")).exists()
-    True
+    >>> import matplotlib.pyplot as plt
+    >>> x = torch.rand(1, 1, 8, 8)
+    >>> ex = {"mse": {"in_distribution": {"x": x, "x_hat": 0.9 * x, "psnr": 25.0}}}
+    >>> fig = examples_figure(ex)
+    >>> [t.get_text() for ax in fig.axes for t in [ax.xaxis.label] if "dB" in t.get_text()]
+    ['PSNR 25.00 dB']
+    >>> plt.close(fig)
     """
     plt = _pyplot()
     modes = list(examples)
@@ -221,18 +232,24 @@ def plot_examples(
     refs = [c for c in ("in_distribution", "ood") if c in conds]
     ncols = len(refs) + 2 * len(conds)
     fig, axes = plt.subplots(
-        len(modes), ncols, figsize=(1.7 * ncols, 1.8 * len(modes) + 0.4), squeeze=False
+        len(modes),
+        ncols,
+        figsize=(1.7 * ncols + 1.4, 1.9 * len(modes) + 0.5),
+        squeeze=False,
+        layout="constrained",
     )
     first = examples[modes[0]]
     ref_imgs = [_to_image(first[c]["x"]) for c in refs]
     vmax = max(float(np.abs(im).max()) for im in ref_imgs) if ref_imgs else 1.0
+    vmax = vmax or 1.0
     signed = any(float(im.min()) < 0 for im in ref_imgs)
     cmap, vmin = ("seismic", -vmax) if signed else ("gray", 0.0)
+    image, error = None, None  # one drawn panel of each kind, for the colour bars
     for r, mode in enumerate(modes):
         col = 0
         for c in refs:
             ax = axes[r, col]
-            ax.imshow(
+            image = ax.imshow(
                 _to_image(examples[mode][c]["x"]), cmap=cmap, vmin=vmin, vmax=vmax
             )
             if r == 0:
@@ -242,10 +259,17 @@ def plot_examples(
             ex = examples[mode].get(c)
             if ex is not None:
                 xh, xr = _to_image(ex["x_hat"]), _to_image(ex["x"])
-                axes[r, col].imshow(xh, cmap=cmap, vmin=vmin, vmax=vmax)
-                axes[r, col + 1].imshow(
+                image = axes[r, col].imshow(xh, cmap=cmap, vmin=vmin, vmax=vmax)
+                error = axes[r, col + 1].imshow(
                     np.abs(xh - xr), cmap="magma", vmin=0, vmax=0.5 * vmax
                 )
+                if ex.get("psnr") is not None:
+                    axes[r, col].set_xlabel(
+                        f"PSNR {float(ex['psnr']):.2f} dB", fontsize=7
+                    )
+            else:
+                axes[r, col].set_axis_off()
+                axes[r, col + 1].set_axis_off()
             if r == 0:
                 axes[r, col].set_title(f"{LABELS[c]}", fontsize=7)
                 axes[r, col + 1].set_title(f"|error| {LABELS[c]}", fontsize=7)
@@ -254,9 +278,39 @@ def plot_examples(
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
+    for mappable, label in ((image, "image value"), (error, "|error|")):
+        if mappable is not None:
+            bar = fig.colorbar(mappable, ax=axes, shrink=0.8, aspect=30, pad=0.01)
+            bar.set_label(label, fontsize=7)
+            bar.ax.tick_params(labelsize=6)
     if title:
         fig.suptitle(title, fontsize=9)
-    return _save_figure(plt, fig, path, dpi=110)
+    return fig
+
+
+def plot_examples(
+    examples: dict[str, dict[str, dict[str, torch.Tensor | float]]],
+    path: str | Path,
+    title: str = "",
+) -> Path:
+    r"""A grid of reconstructions and error maps, each reconstruction labelled with its PSNR, with
+    colour bars for the images and the errors (:func:`examples_figure`), saved as an image.
+
+    :param dict examples: ``{mode: {condition: {"x": (1, C, H, W), "x_hat": (1, C, H, W),
+        "psnr": float}}}`` as in :attr:`RobustnessReport.examples`. Two-channel images are shown
+        as magnitudes.
+    :param str path: output file (``.png``).
+    :param str title: figure title.
+    :return: the path written.
+
+    >>> import tempfile, os
+    >>> x = torch.rand(1, 1, 8, 8)
+    >>> ex = {"mse": {"in_distribution": {"x": x, "x_hat": 0.9 * x, "psnr": 25.0}}}
+    >>> plot_examples(ex, os.path.join(tempfile.mkdtemp(), "g.png")).exists()
+    True
+    """
+    plt = _pyplot()
+    return _save_figure(plt, examples_figure(examples, title), path, dpi=110)
 
 
 def plot_tradeoff(

@@ -463,8 +463,15 @@ def write_study_outputs(
         f"{' x ||y||' if cfg['attack_relative'] else ''}, {cfg['eval_attack_steps']} steps; "
         f"Gaussian: random perturbations of the same norm ({cfg['gaussian_draws']} per "
         f"sample). SGD jittering: sigma = {cfg['jitter_sigma']:g} ({cfg['jitter_scale']} "
-        f"scale). Adversarial training: {cfg['train_attack_steps']} attack steps per batch.\n"
+        f"scale). Adversarial training: {cfg['train_attack_steps']} attack steps per batch."
     )
+    if first.get("metrics"):
+        md += (
+            f" Metrics: {' / '.join(first['metrics'])} over {first['n_samples']} test "
+            f"samples (measurements {first.get('measurements', 'simulated')}); the attack "
+            f"curve over {first.get('curve_samples', first['n_samples'])}."
+        )
+    md += "\n"
     (out / f"{name}.md").write_text(md)
     oracle_psnr = (
         None if oracle is None else oracle.get("in_distribution", {}).get("psnr")
@@ -488,6 +495,7 @@ def write_study_outputs(
         plot_examples(
             examples,
             out / "examples.png",
-            title=f"{first['task']}: reconstructions and error maps (seed {seeds[0]})",
+            title=f"{first['task']}: reconstructions and error maps of the first test "
+            f"sample, PSNR per panel (seed {seeds[0]})",
         )
     return results

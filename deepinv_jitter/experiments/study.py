@@ -199,7 +199,12 @@ def run_study(
         if report.examples:
             torch.save(
                 {
-                    c: {k: v.detach().cpu().contiguous() for k, v in e.items()}
+                    c: {
+                        k: v.detach().cpu().contiguous()
+                        if isinstance(v, torch.Tensor)
+                        else v
+                        for k, v in e.items()
+                    }
                     for c, e in report.examples.items()
                 },
                 out / spec.folder / EXAMPLES_FILE,
@@ -238,6 +243,9 @@ def _result(task, spec, study, meta, report, extra, wall) -> dict:
         "per_sample": {c: list(v) for c, v in report.per_sample.items()},
         "curve": {k: list(v) for k, v in report.curve.items()},
         "n_samples": report.n_samples,
+        "curve_samples": getattr(report, "curve_samples", report.n_samples),
+        "metrics": list(getattr(report, "metrics", ())),
+        "measurements": getattr(report, "measurements", "simulated"),
         "extra": extra or {},
         "oracle": task.oracle(),
         "provenance": provenance(task.device),

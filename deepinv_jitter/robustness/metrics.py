@@ -1,8 +1,9 @@
 r"""Image-quality metrics on the magnitude image, as the paper reports for MRI.
 
-Both metrics take ``(B, 2, H, W)`` complex images (real, imaginary) or ``(B, 1, H, W)`` real images,
-compute the magnitude :math:`|x| = \sqrt{\mathrm{re}^2 + \mathrm{im}^2}` for 2 channels (deepinv's
-``complex_abs``) and use it unchanged for 1 channel, then call deepinv's :class:`deepinv.loss.metric.PSNR`
+Both metrics take ``(B, 2, H, W)`` complex images (real, imaginary), images of a complex dtype or
+``(B, 1, H, W)`` real images, compute the magnitude :math:`|x| = \sqrt{\mathrm{re}^2 + \mathrm{im}^2}`
+for 2 channels (deepinv's ``complex_abs``) and complex dtypes and use real 1-channel images
+unchanged, then call deepinv's :class:`deepinv.loss.metric.PSNR`
 or :class:`deepinv.loss.metric.SSIM`.
 
 **Data range.** By default (``max_pixel=None``, ``min_pixel=0``) the data range of each image is the
@@ -27,6 +28,8 @@ __all__ = ["MagnitudePSNR", "MagnitudeSSIM", "default_metrics"]
 def _magnitude(x: torch.Tensor | None, name: str) -> torch.Tensor | None:
     if x is None:
         return None
+    if isinstance(x, torch.Tensor) and x.is_complex() and x.ndim >= 3:
+        return x.abs()
     if not isinstance(x, torch.Tensor) or x.ndim < 3 or x.shape[1] not in (1, 2):
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(
@@ -64,7 +67,7 @@ class MagnitudePSNR(_OnMagnitude, PSNR):
     :param float min_pixel: bottom of the data range (default 0).
     :param kwargs: other :class:`deepinv.loss.metric.PSNR` / ``Metric`` options (``reduction``, ``center_crop``...).
 
-    :raises ValueError: in ``forward`` when an input is not ``(B, 1 or 2, H, W)``.
+    :raises ValueError: in ``forward`` when a real input is not ``(B, 1 or 2, H, W)``.
 
     |sep|
 
@@ -94,7 +97,7 @@ class MagnitudeSSIM(_OnMagnitude, SSIM):
         ``{"gaussian_kernel": False, "kernel_size": 7, "k1": 0.01, "k2": 0.03}``.
     :param kwargs: other :class:`deepinv.loss.metric.SSIM` / ``Metric`` options.
 
-    :raises ValueError: in ``forward`` when an input is not ``(B, 1 or 2, H, W)``.
+    :raises ValueError: in ``forward`` when a real input is not ``(B, 1 or 2, H, W)``.
 
     |sep|
 

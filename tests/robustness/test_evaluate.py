@@ -11,6 +11,7 @@ from deepinv_jitter.robustness.evaluate import (
     evaluate_robustness,
     gaussian_perturbation,
 )
+from deepinv_jitter.robustness.metrics import default_metrics
 
 
 class Identity(torch.nn.Module):
@@ -42,10 +43,9 @@ def _x(n=4, size=16):
 
 
 def _psnr_oracle(x, err_sqnorm):
-    # per-sample range of x, MSE = ||err||^2 / n_pixels
-    rng = (x.flatten(1).amax(1) - x.flatten(1).amin(1)).double()
-    mse = err_sqnorm / x[0].numel()
-    return float((10 * torch.log10(rng**2 / mse)).mean())
+    # deepinv's PSNR (the default metric): data range 1, MSE = ||err||^2 / n_pixels
+    mse = torch.as_tensor(err_sqnorm).double() / x[0].numel()
+    return float((10 * torch.log10(1.0 / mse)).mean())
 
 
 def test_zero_eps_gives_equal_conditions():
@@ -207,7 +207,7 @@ def test_average_case_is_a_monte_carlo_mean_over_draws():
     one = evaluate_robustness(model, physics, x, gaussian_draws=1, **kw)
     many = evaluate_robustness(model, physics, x, gaussian_draws=64, **kw)
     # oracle: the per-draw PSNRs, recomputed here from the same seeded generator
-    psnr = evaluate_robustness.__globals__["default_metrics"]()[0]
+    psnr = dinv.metric.PSNR()  # the default metric
     gen = torch.Generator().manual_seed(2 + 3)
     draws = []
     for _ in range(64):
@@ -258,4 +258,49 @@ def test_constant_reference_image_is_an_error_naming_the_sample():
     x = _x(n=5)
     x[3] = 0.25  # max = min: the per-sample PSNR range is zero
     with pytest.raises(ValueError, match=r"test sample 3 is -inf .*max = min = 0.25"):
-        evaluate_robustness(TinyNet(), physics, x, eps=0.1, curve_eps=[])
+        evaluate_robustness(
+            TinyNet(), physics, x, eps=0.1, curve_eps=[], metrics=default_metrics()
+        )
+
+
+def test_attack_curve_covers_every_batch_unless_told_otherwise():
+    x = _x(n=6)
+    loader = torch.utils.data.DataLoader(x, batch_size=2)
+    physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(0.01))
+    kw = dict(eps=0.4, attack_steps=3, curve_eps=[0.0, 0.2, 0.4], gaussian_draws=2)
+    r = evaluate_robustness(Sharpen(), physics, loader, **kw)
+    assert r.curve["psnr"][0] == pytest.approx(
+        r.conditions["in_distribution"]["psnr"], abs=1e-9
+    )
+    assert r.curve["psnr"][2] == pytest.approx(
+        r.conditions["adversarial"]["psnr"], abs=1e-9
+    )
+    assert r.curve_samples == r.n_samples == 6
+    # a subset when asked, and then the report says which: the first batch's 2 samples
+    first = evaluate_robustness(Sharpen(), physics, loader, curve_batches=1, **kw)
+    assert first.curve_samples == 2
+    assert first.to_dict()["curve_samples"] == 2
+    assert first.curve["psnr"][0] == pytest.approx(
+        sum(r.per_sample["in_distribution"][:2]) / 2, abs=1e-9
+    )
+
+
+def test_examples_carry_the_psnr_of_the_reconstruction_shown():
+    x = _x()
+    physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(0.02))
+    r = evaluate_robustness(
+        Sharpen(),
+        physics,
+        x,
+        eps=0.3,
+        attack_steps=2,
+        gaussian_draws=3,
+        ood_edit=lambda x, rng=None: x.flip(-1),
+        curve_eps=[],
+    )
+    psnr = dinv.metric.PSNR()
+    for c in CONDITIONS:
+        ex = r.examples[c]
+        assert ex["psnr"] == pytest.approx(float(psnr(ex["x_hat"], ex["x"])), abs=1e-4)
+        if c != "gaussian":  # the Gaussian example is one draw; its table value a mean
+            assert ex["psnr"] == pytest.approx(r.per_sample[c][0], abs=1e-9)
