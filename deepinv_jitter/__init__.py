@@ -10,6 +10,7 @@ deconvolution physics, and robustness evaluation.
 from .__about__ import __version__
 from .optim.jitter import JitterGDIteration, JitterPGDIteration, jitterize, strip_jitter
 from .physics.seismic import SeismicDeconvolution, ricker
+from .selection import select_sigma
 from .training.trainer import JitterTrainer
 
 __all__ = [
@@ -19,6 +20,32 @@ __all__ = [
     "JitterPGDIteration",
     "jitterize",
     "strip_jitter",
+    "select_sigma",
+    "load_model",
     "SeismicDeconvolution",
     "ricker",
 ]
+
+
+def load_model(checkpoint, device: str = "cpu"):
+    r"""The trained reconstructor of a checkpoint written by the command line (``train``,
+    ``compare``, ``sweep``, ``generalization``), ready for evaluation.
+
+    The network is rebuilt from the settings the checkpoint records, loaded with its weights and
+    returned in eval mode; ``model.checkpoint_meta`` holds what the checkpoint says about it (its
+    identity, the epochs it trained, provenance). A ``"sgd_jitter"`` model comes without noise
+    hooks (:func:`strip_jitter` is implied: the saved weights are all there is). The checkpoint is
+    read safely (tensors and plain values only).
+
+    :param str checkpoint: the ``.pt`` file.
+    :param str device: where to put the model.
+    :return: (:class:`torch.nn.Module`) the model, called as ``model(y, physics)``.
+    :raises FileNotFoundError: a missing file.
+    :raises ValueError: a file that is not such a checkpoint, or weights that do not fit the
+        recorded network.
+    """
+    from .experiments.runner import (
+        load_model as _load,  # the application knows the tasks
+    )
+
+    return _load(checkpoint, device)

@@ -69,7 +69,12 @@ _existing_file = _arg_type(lambda text: A.check_exists(text, file=True))
 # Every option once: (flags, argparse keyword arguments); commands pick theirs by name.
 _OPTIONS = {
     "task": dict(
-        required=True, choices=TASKS, help=f"inverse problem: {', '.join(TASKS)}"
+        required=True,
+        type=_arg_type(A.parse_task),
+        metavar="TASK",
+        help=f"inverse problem: {', '.join(TASKS)}, or your own as module:ATTRIBUTE (a "
+        "TaskSpec importable from your environment, e.g. mytasks:SPEC) or a name declared "
+        "in the entry points group deepinv_jitter.tasks",
     ),
     "preset": dict(
         default="quick",

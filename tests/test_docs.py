@@ -50,6 +50,8 @@ MODULES = [
     "deepinv_jitter.robustness.evaluate",
     "deepinv_jitter.robustness.shifts",
     "deepinv_jitter.robustness.metrics",
+    "deepinv_jitter.selection",
+    "deepinv_jitter.statistics",
     "deepinv_jitter.datasets",
     "deepinv_jitter.datasets.seismic",
     "deepinv_jitter.datasets.mri",
@@ -72,7 +74,6 @@ for _after, _module in [
     ("deepinv_jitter.datasets.mri", "deepinv_jitter.datasets.toy"),
     ("deepinv_jitter.models", "deepinv_jitter.models.linear"),
     ("deepinv_jitter.experiments.presets", "deepinv_jitter.experiments.arguments"),
-    ("deepinv_jitter.experiments.reports", "deepinv_jitter.experiments.statistics"),
 ]:
     if (ROOT / (_module.replace(".", "/") + ".py")).is_file():
         MODULES.insert(MODULES.index(_after) + 1, _module)

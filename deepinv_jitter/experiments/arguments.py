@@ -15,6 +15,7 @@ from ..training import TRAINING_MODES, mode_name, parse_training_mode
 
 __all__ = [
     "parse_setting",
+    "parse_task",
     "parse_mode",
     "parse_modes",
     "parse_ints",
@@ -50,6 +51,22 @@ def parse_setting(text: str) -> tuple[str, object]:
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         parsed = value.strip()
     return key.strip(), parsed
+
+
+def parse_task(text: str) -> str:
+    r"""A task: a registered name, one declared in the entry points, or ``module:ATTRIBUTE``
+    (registered on the way).
+
+    :param str text: e.g. ``"seismic"`` or ``"mytasks:SPEC"``.
+    :return: the task's registered name.
+    :raises ValueError: an unknown task, naming the known ones.
+
+    >>> parse_task("seismic")
+    'seismic'
+    """
+    from .tasks import get_spec
+
+    return get_spec(text.strip()).name
 
 
 def parse_mode(text: str) -> str:

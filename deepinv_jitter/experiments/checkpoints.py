@@ -157,7 +157,9 @@ def run_identity(task, mode: str) -> dict:
     :param str mode: the training mode.
     :return: a dict of plain values.
     """
-    return {
+    from .tasks import SOURCES
+
+    identity = {
         "task": task.name,
         "preset": task.preset,
         "mode": mode,
@@ -165,6 +167,9 @@ def run_identity(task, mode: str) -> dict:
         "data": task.data_identity(),
         "version": __version__,
     }
+    if task.name in SOURCES:  # a task of the user's own: where to find it again
+        identity["task_source"] = SOURCES[task.name]
+    return identity
 
 
 def _data_differs(have: dict | None, want: dict) -> str | None:

@@ -225,7 +225,7 @@ def precision_markdown(results: dict) -> str:
 
 def _test_sem(per_sample: dict) -> dict:
     """``{condition: std of the per-sample PSNRs / sqrt(n)}`` of one run."""
-    from .statistics import mean_interval
+    from ..statistics import mean_interval
 
     return {
         cond: mean_interval(values)["std"] / math.sqrt(len(values))
@@ -236,7 +236,7 @@ def _test_sem(per_sample: dict) -> dict:
 
 def _mean_curves(runs_by_label: dict) -> dict:
     """``{label: {"eps", "psnr", "psnr_std"}}``: attack curves averaged over seeds."""
-    from .statistics import mean_interval
+    from ..statistics import mean_interval
 
     curves = {}
     for label, runs in runs_by_label.items():
@@ -269,7 +269,7 @@ def summarize_runs(
 ) -> dict:
     r"""The comparison's tables from run results (``run.json`` contents): per label and condition
     the mean over its seeds (with ``psnr_per_seed``, ``psnr_ci95``, ... when the study has several
-    seeds, see :func:`deepinv_jitter.experiments.statistics.summarize_seeds`), and the paired PSNR
+    seeds, see :func:`deepinv_jitter.statistics.summarize_seeds`), and the paired PSNR
     differences to the ``reference`` label over the seeds both have. A label missing some seeds
     (an incomplete study) is summarised over the seeds it has.
 
@@ -280,7 +280,7 @@ def summarize_runs(
     :return: ``{"results", "paired_vs_mse", "train_seconds", "seeds"}`` (the paired differences
         under ``paired_vs_mse`` whatever the reference, with ``"reference"`` naming it).
     """
-    from .statistics import paired_difference, summarize_seeds
+    from ..statistics import paired_difference, summarize_seeds
 
     labels = labels or _ordered(r["label"] for r in runs)
     seeds = seeds or _ordered(r["seed"] for r in runs)

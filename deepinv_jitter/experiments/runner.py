@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from ..robustness.evaluate import RobustnessReport, evaluate_robustness
+from ..selection import recommend_sigma
 from ..training import TRAINING_MODES
 from ..training.distributed import barrier, is_main_process
 from .checkpoints import (
@@ -37,7 +38,6 @@ from .reports import provenance, summarize_runs, write_json, write_study_outputs
 from .tasks import check_mode
 
 __all__ = [
-    "recommend_sigma",
     "train_run",
     "train_mode",
     "evaluate_model",
@@ -46,6 +46,8 @@ __all__ = [
     "run_sweep",
     "run_generalization",
     "report_runs",
+    "model_from_checkpoint",
+    "load_model",
     "generalization_epochs",
     "summary_line",
 ]
@@ -299,35 +301,25 @@ def evaluate_model(task, model, progress: bool = True, **changes) -> RobustnessR
         return evaluate_robustness(model, task.physics, data, **kwargs)
 
 
-def evaluate_checkpoint(
+def model_from_checkpoint(
     checkpoint: str | Path,
-    task_name: str,
-    out: str | Path,
     device: str = "cpu",
-    eps: float | None = None,
+    task_name: str | None = None,
     data_root: str | Path | None = None,
-    progress: bool = True,
+    eps: float | None = None,
 ):
-    r"""Rebuild a checkpoint's task from its recorded settings, evaluate the model, write
-    ``evaluation.json``, ``evaluation.md`` and figures into ``out``.
+    r"""Rebuild a checkpoint's task from its recorded settings and load its weights.
 
-    What the files record about the model is read from the checkpoint: its mode, its settings,
-    the epochs it has trained (a ``checkpoint_last.pt`` of an unfinished run says so), the data it
-    was trained on.
-
-    :param str checkpoint: a checkpoint written by :func:`train_mode`.
-    :param str task_name: the task the caller expects (checked against the checkpoint).
-    :param str out: output folder.
-    :param str device: where to run.
-    :param float, None eps: attack budget (``None``: the recorded one).
+    :param str checkpoint: a checkpoint written by :func:`train_run`.
+    :param str device: where to put the model.
+    :param str, None task_name: the task the caller expects (checked; ``None``: any).
     :param str, None data_root: where the data is now (``None``: the recorded location).
-    :param bool progress: progress bars.
-    :return: ``(mode, train_seconds, report)``.
+    :param float, None eps: attack budget of the rebuilt task (``None``: the recorded one).
+    :return: ``(task, model, checkpoint)``, the model in eval mode.
     :raises ValueError: a checkpoint without identity, of another task, that does not fit the
         task's network, or with non-finite weights; data that is not the data it was trained on.
     """
-    from .study import RunSpec, _result
-    from .tasks import get_task
+    from .tasks import REGISTRY, get_task, load_task_spec
 
     ckpt = load_checkpoint(checkpoint, device)
     meta = ckpt["meta"]
@@ -336,7 +328,9 @@ def evaluate_checkpoint(
         raise ValueError(
             f"checkpoint {str(checkpoint)!r} records no run identity (written by an older version)"
         )
-    if identity["task"] != task_name:
+    if identity["task"] not in REGISTRY and identity.get("task_source"):
+        load_task_spec(identity["task_source"])  # a task of the user's own
+    if task_name is not None and identity["task"] != task_name:
         raise ValueError(
             f"--task {task_name} does not match the checkpoint's task {identity['task']!r}"
         )
@@ -377,7 +371,56 @@ def evaluate_checkpoint(
         raise ValueError(
             f"checkpoint {str(checkpoint)!r} does not fit the task's network ({str(e)[:200]})"
         ) from None
-    mode = identity["mode"]
+    return task, model.eval(), ckpt
+
+
+def load_model(checkpoint: str | Path, device: str = "cpu"):
+    r"""The trained reconstructor of a checkpoint, ready for evaluation (the implementation of
+    :func:`deepinv_jitter.load_model`).
+
+    :param str checkpoint: a checkpoint written by :func:`train_run`.
+    :param str device: where to put the model.
+    :return: the model in eval mode, with ``checkpoint_meta`` (the checkpoint's ``meta``).
+    :raises ValueError: see :func:`model_from_checkpoint`.
+    """
+    _, model, ckpt = model_from_checkpoint(checkpoint, device)
+    model.checkpoint_meta = dict(ckpt["meta"])
+    return model
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    task_name: str,
+    out: str | Path,
+    device: str = "cpu",
+    eps: float | None = None,
+    data_root: str | Path | None = None,
+    progress: bool = True,
+):
+    r"""Rebuild a checkpoint's task from its recorded settings, evaluate the model, write
+    ``evaluation.json``, ``evaluation.md`` and figures into ``out``.
+
+    What the files record about the model is read from the checkpoint: its mode, its settings,
+    the epochs it has trained (a ``checkpoint_last.pt`` of an unfinished run says so), the data it
+    was trained on.
+
+    :param str checkpoint: a checkpoint written by :func:`train_mode`.
+    :param str task_name: the task the caller expects (checked against the checkpoint).
+    :param str out: output folder.
+    :param str device: where to run.
+    :param float, None eps: attack budget (``None``: the recorded one).
+    :param str, None data_root: where the data is now (``None``: the recorded location).
+    :param bool progress: progress bars.
+    :return: ``(mode, train_seconds, report)``.
+    :raises ValueError: see :func:`model_from_checkpoint`.
+    """
+    from .study import RunSpec, _result
+
+    task, model, ckpt = model_from_checkpoint(
+        checkpoint, device, task_name=task_name, data_root=data_root, eps=eps
+    )
+    meta = ckpt["meta"]
+    mode = meta["identity"]["mode"]
     t0 = time.time()
     rep = evaluate_model(task, model, progress=progress)
     done = meta.get("epochs_done", int(ckpt.get("epoch", -1)) + 1)
@@ -492,7 +535,7 @@ def run_compare(
     ``run.json``, and ``results.json``, ``results.md`` and the figures are made from those files
     (:func:`deepinv_jitter.experiments.reports.write_study_outputs`). With several ``seeds``,
     ``results.json`` holds means, per-seed values, 95% intervals and the paired differences to
-    ``mse`` (see :func:`deepinv_jitter.experiments.statistics.summarize_seeds`). With a
+    ``mse`` (see :func:`deepinv_jitter.statistics.summarize_seeds`). With a
     ``time_budget`` the loop may stop before the last run: the files are then written for the runs
     done, marked ``"complete": false``, and a later call with ``resume`` continues.
 
@@ -650,71 +693,6 @@ def _ordered(values) -> list:
     return out
 
 
-def recommend_sigma(points: Sequence[dict], max_id_loss: float) -> dict:
-    r"""The jitter level to use for an accuracy budget: among the ``sgd_jitter`` points whose
-    in-distribution loss against ``mse`` stays within ``max_id_loss`` dB, the one with the highest
-    adversarial PSNR.
-
-    The loss is judged by the upper end of its 95% interval over seeds (conservative); with one
-    seed, by the point value.
-
-    :param list[dict] points: sweep points, each ``{"mode", "sigma", "results"}``, with a
-        ``"paired_vs_mse"`` entry ``{"in_distribution": {"mean", "ci95"}}`` for ``sgd_jitter``.
-    :param float max_id_loss: the accuracy budget in dB (``>= 0``).
-    :return: ``{"sigma": float or None, "reason": str}``.
-
-    >>> pts = [
-    ...     {"mode": "sgd_jitter", "sigma": 0.1, "results": {"adversarial": {"psnr": 20.0}},
-    ...      "paired_vs_mse": {"in_distribution": {"mean": -0.1, "ci95": [-0.2, 0.0]}}},
-    ...     {"mode": "sgd_jitter", "sigma": 0.2, "results": {"adversarial": {"psnr": 21.0}},
-    ...      "paired_vs_mse": {"in_distribution": {"mean": -0.3, "ci95": [-0.5, -0.1]}}},
-    ... ]
-    >>> recommend_sigma(pts, 0.3)["sigma"]
-    0.1
-    """
-    from .._checks import check_number
-
-    check_number(max_id_loss, "max_id_loss", low=0)
-    within, judged = [], []
-    for p in points:
-        if p.get("mode") != "sgd_jitter" or p.get("sigma") is None:
-            continue
-        diff = p.get("paired_vs_mse", {}).get("in_distribution")
-        if diff is None:
-            continue
-        worst = -(diff["ci95"][0] if diff.get("ci95") else diff["mean"])
-        judged.append((p["sigma"], worst))
-        if worst <= max_id_loss:
-            within.append(p)
-    if not judged:
-        return {
-            "sigma": None,
-            "reason": "no sgd_jitter point has a paired mse reference",
-        }
-    basis = (
-        "upper end of the 95% interval"
-        if any(
-            p.get("paired_vs_mse", {}).get("in_distribution", {}).get("ci95")
-            for p in points
-        )
-        else "one seed: the point value, no interval"
-    )
-    losses = ", ".join(f"sigma {s:g}: {w:.2f} dB" for s, w in judged)
-    if not within:
-        return {
-            "sigma": None,
-            "reason": f"no sigma keeps the in-distribution loss to mse within "
-            f"{max_id_loss:g} dB ({basis}; {losses})",
-        }
-    best = max(within, key=lambda p: p["results"]["adversarial"]["psnr"])
-    return {
-        "sigma": float(best["sigma"]),
-        "reason": f"highest adversarial PSNR ({best['results']['adversarial']['psnr']:.2f} dB) "
-        f"among the sigmas whose in-distribution loss to mse is within {max_id_loss:g} dB "
-        f"({basis}; {losses})",
-    }
-
-
 def run_sweep(
     task,
     sigmas: Sequence[float],
@@ -751,7 +729,7 @@ def run_sweep(
     :raises ValueError: ``max_id_loss`` without ``mse`` among the reference modes, or two
         sigmas that name the same run (equal to 6 significant digits).
     """
-    from .statistics import summarize_seeds  # noqa: F401 - documented above
+    from ..statistics import summarize_seeds  # noqa: F401 - documented above
     from .study import RunSpec, run_study
 
     out = Path(out)
@@ -949,8 +927,8 @@ def run_generalization(
         the task knows it.
     :raises ValueError: a training-set size below 1 or above what the task's data holds.
     """
+    from ..statistics import mean_interval
     from .figures import plot_generalization
-    from .statistics import mean_interval
     from .study import RunSpec, run_study
 
     out = Path(out)

@@ -109,6 +109,8 @@ __all__ = [
     "strip_jitter",
     "iterate_noises",
     "suppress_jitter",
+    "shared_noise",
+    "standard_draw",
 ]
 
 #: The allowed values of ``scale``.
@@ -189,6 +191,7 @@ def jitter_noise(
     rng: torch.Generator | None = None,
     *,
     generator: torch.Generator | None = None,
+    draw: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""The noise rule: the perturbation :math:`e_k` that jittering subtracts from the data step's output.
 
@@ -210,6 +213,8 @@ def jitter_noise(
     :param torch.Generator rng: optional generator for reproducible noise (it may live on another
         device than ``u``; the noise is drawn on the generator's device and moved).
     :param torch.Generator generator: deprecated alias of ``rng``.
+    :param torch.Tensor draw: a standard normal draw of ``u``'s shape to use instead of a fresh
+        one (:func:`shared_noise` replays draws this way).
     :return: (:class:`torch.Tensor`) :math:`e_k`, same shape, dtype and device as ``u``.
     :raises ValueError: if ``sigma < 0`` or ``scale`` is unknown.
 
@@ -226,12 +231,25 @@ def jitter_noise(
     std = jitter_std(
         u.to(work), sigma, scale
     )  # s_k (relative/absolute) or the iterate std
-    dev = rng.device if rng is not None else u.device
-    eps = torch.randn(u.shape, generator=rng, device=dev, dtype=work).to(u.device)
-    w = std * eps
+    if draw is None:
+        draw = standard_draw(u, rng)
+    w = std * draw
     if scale != "iterate":
         w = stepsize * w
     return w.to(u.dtype)
+
+
+def standard_draw(u: torch.Tensor, rng: torch.Generator | None = None) -> torch.Tensor:
+    r"""A standard normal draw of ``u``'s shape in at least float32, on ``u``'s device (drawn on
+    the generator's device, then moved).
+
+    :param torch.Tensor u: the tensor whose shape the draw takes.
+    :param torch.Generator, None rng: the generator (``None``: torch's global one).
+    :return: (:class:`torch.Tensor`) the draw.
+    """
+    work = torch.promote_types(u.dtype, torch.float32)
+    dev = rng.device if rng is not None else u.device
+    return torch.randn(u.shape, generator=rng, device=dev, dtype=work).to(u.device)
 
 
 def _cur_params(args, kwargs) -> dict:
@@ -284,6 +302,23 @@ class IterateNoise(torch.nn.Module):
         self.sigma = float(sigma)
         self.scale = scale
         self.rng = resolve_rng(rng, None, "IterateNoise")
+        self._replay: list | None = None  # draws shared by the passes of a shared_noise block
+        self._count = 0
+
+    def _draw(self, u: torch.Tensor) -> torch.Tensor:
+        """The standard draw of the next iteration: fresh, or replayed inside :func:`shared_noise`."""
+        if self._replay is None:
+            return standard_draw(u, self.rng)
+        k = self._count
+        self._count += 1
+        if k < len(self._replay) and self._replay[k].shape == u.shape:
+            return self._replay[k].to(u.device)
+        draw = standard_draw(u, self.rng)
+        if k < len(self._replay):
+            self._replay[k] = draw
+        else:
+            self._replay.append(draw)
+        return draw
 
     @property
     def noise_on(self) -> bool:
@@ -299,7 +334,8 @@ class IterateNoise(torch.nn.Module):
         """
         if not self.noise_on:
             return u
-        return u - jitter_noise(u, self.sigma, self.scale, stepsize, self.rng)
+        e = jitter_noise(u, self.sigma, self.scale, stepsize, draw=self._draw(u))
+        return u - e
 
     # --- the three forward hooks (bound methods, so that copies of a model call their own copy)
     def _after_point(self, module, args, kwargs, output):
@@ -317,7 +353,8 @@ class IterateNoise(torch.nn.Module):
             u = x - gamma * output
         # gamma * (e / gamma) = e: under "iterate" gamma gets no gradient through the noise,
         # under "relative"/"absolute" it gets the paper's gradient through gamma * w
-        return output + jitter_noise(u, self.sigma, self.scale, gamma, self.rng) / gamma
+        e = jitter_noise(u, self.sigma, self.scale, gamma, draw=self._draw(u))
+        return output + e / gamma
 
     def _before_dual_prior(self, module, args, kwargs):
         # PDCP, g_first=False: g_step(x_prev, K^T v, prior, params) takes prox of x_prev - tau K^T v
@@ -327,7 +364,7 @@ class IterateNoise(torch.nn.Module):
         tau = _cur_params(args, kwargs)["stepsize"]
         with torch.no_grad():
             u = x - tau * w
-        e = jitter_noise(u, self.sigma, self.scale, tau, self.rng)
+        e = jitter_noise(u, self.sigma, self.scale, tau, draw=self._draw(u))
         return (x, w + e / tau, *rest), kwargs
 
     def extra_repr(self) -> str:
@@ -627,6 +664,50 @@ def iterate_noises(model: torch.nn.Module) -> list[IterateNoise]:
     []
     """
     return [m for m in model.modules() if isinstance(m, IterateNoise)]
+
+
+@contextmanager
+def shared_noise(model: torch.nn.Module) -> Iterator[None]:
+    r"""Context in which every forward pass of ``model`` draws the same iterate noise: the first
+    pass draws it, the others replay it (iteration by iteration, where the shapes agree), so that
+    the passes see one realisation of the jittered network.
+
+    :class:`~deepinv_jitter.JitterTrainer` runs every training step in this context: a
+    self-supervised loss that calls the model several times in one step (deepinv's SURE losses
+    take finite differences of two calls; EI and measurement splitting call it again on
+    transformed or split measurements) then differentiates one network, not two differently noisy
+    ones, while every step still draws fresh noise. With one call per step (supervised losses) it
+    changes nothing: the draws are the ones the pass would make anyway.
+
+    :param torch.nn.Module model: any module.
+
+    >>> import torch, deepinv as dinv
+    >>> model = jitterize(dinv.optim.GD(dinv.optim.L2(), unfold=True, g_param=0.0, max_iter=2), 0.5)
+    >>> y, physics = torch.ones(1, 1, 4, 4), dinv.physics.Denoising()
+    >>> with shared_noise(model.train()):
+    ...     bool(torch.equal(model(y, physics), model(y, physics)))
+    True
+    """
+    hooks, handles = [], []
+    for opt in _optimizers(model):
+        noise = getattr(getattr(opt, "fixed_point", None), "iterator", None)
+        noise = getattr(noise, HOOK_NAME, None)
+        if isinstance(noise, IterateNoise):
+            hooks.append(noise)
+
+            def restart(module, args, noise=noise):
+                noise._count = 0
+
+            handles.append(opt.register_forward_pre_hook(restart))
+    try:
+        for h in hooks:
+            h._replay, h._count = [], 0
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        for h in hooks:
+            h._replay, h._count = None, 0
 
 
 @contextmanager

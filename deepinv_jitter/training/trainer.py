@@ -2,14 +2,14 @@ r"""JitterTrainer: deepinv's Trainer with the paper's training modes, composed f
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from deepinv.training import Trainer
 
 from .._checks import check_number
-from ..optim.jitter import suppress_jitter
+from ..optim.jitter import shared_noise, suppress_jitter
 from .perturbations import (
     TRAINING_MODES,
     TrainingPerturbation,
@@ -59,9 +59,11 @@ class JitterTrainer(Trainer):
     metrics of the perturbed training pass instead, as deepinv does for dropout.
 
     **Self-supervised losses** (deepinv's SURE, EI, measurement splitting, ...) call the model more
-    than once per step; in a training step every such call draws its own iterate noise (as a
-    dropout layer would), while the measurement perturbations are drawn once per batch, before the
-    loss sees the measurement.
+    than once per step. Every call of one training step sees the same iterate noise (one draw per
+    step, replayed: :func:`~deepinv_jitter.optim.jitter.shared_noise`), so that, e.g., SURE's finite
+    difference of two calls measures the network's divergence and not the difference of two noise
+    draws; the next step draws afresh. The measurement perturbations are drawn once per batch,
+    before the loss sees the measurement.
 
     Per-batch hooks, small and overridable: :meth:`perturb_measurement` (each perturbation's
     :meth:`~deepinv_jitter.training.TrainingPerturbation.perturb`, in order), :meth:`noise_context`
@@ -254,13 +256,16 @@ class JitterTrainer(Trainer):
         return y
 
     def noise_context(self):
-        r"""Context for a training forward pass: iterate noise on when a perturbation asks for it
-        (``IterateJitter``), off otherwise (also for noise hooks attached by hand).
+        r"""Context for a training step: iterate noise on when a perturbation asks for it
+        (``IterateJitter``), and then one draw per step shared by every model call of the step
+        (:func:`~deepinv_jitter.optim.jitter.shared_noise`: a self-supervised loss calling the
+        model several times sees one jittered network); off otherwise (also for noise hooks
+        attached by hand).
 
         :return: a context manager.
         """
         if any(p.iterate for p in self.perturbations):
-            return nullcontext()
+            return shared_noise(self.attack_target())
         return suppress_jitter(self.model)
 
     @contextmanager

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from deepinv_jitter.cli import main
-from deepinv_jitter.experiments.statistics import mean_interval, paired_difference
+from deepinv_jitter.statistics import mean_interval, paired_difference
 
 FAST = ["--preset", "smoke", "--quiet", "--set", "epochs=1", "--set", "n_train=8"]
 

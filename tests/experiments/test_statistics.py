@@ -5,7 +5,7 @@ import math
 import pytest
 
 from deepinv_jitter.experiments.runner import recommend_sigma
-from deepinv_jitter.experiments.statistics import (
+from deepinv_jitter.statistics import (
     mean_interval,
     paired_difference,
     summarize_seeds,

@@ -334,3 +334,56 @@ def test_the_trainer_has_no_string_switch_on_the_mode():
         source = inspect.getsource(module)
         for pattern in ("training_mode ==", "training_mode !=", "training_mode in"):
             assert pattern not in source, (module.__name__, pattern)
+
+
+def test_self_supervised_losses_see_one_jittered_network_per_step():
+    # deepinv's SURE takes a finite difference of two model calls: both calls of a step must
+    # see the same iterate noise (else the difference is noise / tau), the next step fresh noise
+    model = _model()
+    draws = []
+    hook = None
+
+    loss = dinv.loss.SureGaussianLoss(sigma=0.1, tau=1e-2)
+    tr = _trainer(
+        model,
+        training_mode="sgd_jitter",
+        jitter_sigma=0.3,
+        losses=[loss],
+        online_measurements=True,
+        epochs=1,
+    )
+    hook = model.fixed_point.iterator.iterate_noise
+    real = hook._draw
+
+    def spy(u):
+        d = real(u)
+        draws.append(d.detach().clone())
+        return d
+
+    hook._draw = spy
+    tr.train()
+    # 2 batches x 2 calls x 2 iterations; within a step the calls replay the same draws
+    per_call = [draws[i : i + 2] for i in range(0, len(draws), 2)]
+    assert len(per_call) == 4
+    for step in (0, 2):
+        a, b = per_call[step], per_call[step + 1]
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(per_call[0][0], per_call[2][0])  # a new step draws afresh
+    assert all(torch.isfinite(torch.tensor(tr.loss_history["SureGaussianLoss"])))
+
+
+def test_shared_noise_changes_nothing_with_one_call_per_step():
+    from deepinv_jitter.optim.jitter import shared_noise
+
+    model = _model().train()
+    jit = IterateJitter(0.3, rng=torch.Generator().manual_seed(0))
+    jit.prepare(model)
+    y = torch.rand(2, 1, 8, 8)
+    physics = dinv.physics.Denoising()
+    plain = model(y, physics)
+    jit.rng.manual_seed(0)
+    with shared_noise(model):
+        shared = model(y, physics)
+        again = model(y, physics)
+    assert torch.equal(plain, shared) and torch.equal(shared, again)
+    assert not torch.equal(model(y, physics), model(y, physics))  # outside: fresh draws
