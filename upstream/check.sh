@@ -177,7 +177,7 @@ step "0004 without the zero tap for even wavelets: the numpy test fails" expect_
 if [ "${UPSTREAM_SKIP_EXAMPLE:-0}" != 1 ]; then
     step "gallery example examples/unfolded/demo_sgd_jittering.py" \
         "$VENV/bin/python" examples/unfolded/demo_sgd_jittering.py
-    grep -E 'PSNR' "$LOGS"/*demo_sgd_jittering*.log 2>/dev/null | sed 's/^/      /'
+    grep -h -E 'PSNR' "$LOGS"/*gallery_example*.log 2>/dev/null | sed 's/^/      /'
 else
     echo "skip  gallery example (UPSTREAM_SKIP_EXAMPLE=1)"
 fi
