@@ -165,9 +165,12 @@ def select_sigma(
                     f"{trainer.training_mode!r} with jitter_sigma {trainer.jitter_sigma}"
                 )
             model = trainer.train()
+            phys = physics if physics is not None else trainer.physics
+            if isinstance(phys, (list, tuple)):  # deepinv's Trainer keeps a list
+                phys = phys[0]
             report = evaluate_robustness(
                 model,
-                physics if physics is not None else trainer.physics,
+                phys,
                 eval_data,
                 eps=eps,
                 seed=seed,

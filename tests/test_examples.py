@@ -24,6 +24,7 @@ MIN_FIGURES = {
     "demo_robustness_evaluation.py": 3,
     "demo_denoising_theory.py": 1,
     "demo_jitter_unfolded_hqs.py": 2,
+    "demo_select_sigma_deblurring.py": 1,
 }
 
 RUNNER = r"""
