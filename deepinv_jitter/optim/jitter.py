@@ -302,7 +302,9 @@ class IterateNoise(torch.nn.Module):
         self.sigma = float(sigma)
         self.scale = scale
         self.rng = resolve_rng(rng, None, "IterateNoise")
-        self._replay: list | None = None  # draws shared by the passes of a shared_noise block
+        self._replay: list | None = (
+            None  # draws shared by the passes of a shared_noise block
+        )
         self._count = 0
 
     def _draw(self, u: torch.Tensor) -> torch.Tensor:

@@ -119,7 +119,9 @@ choice = select_sigma(
     seeds=[0] if SMOKE else [0, 1, 2],
     max_id_loss=0.3,
     eps=0.5,
-    evaluate_kwargs=dict(attack_steps=2 if SMOKE else 10, gaussian_draws=2, curve_eps=[]),
+    evaluate_kwargs=dict(
+        attack_steps=2 if SMOKE else 10, gaussian_draws=2, curve_eps=[]
+    ),
 )
 
 # %%

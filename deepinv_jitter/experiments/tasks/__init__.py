@@ -82,11 +82,15 @@ def load_task_spec(text: str) -> TaskSpec:
 
     module, _, attr = text.partition(":")
     if not module or not attr:
-        raise ValueError(f"a task from a module is written module:ATTRIBUTE, got {text!r}")
+        raise ValueError(
+            f"a task from a module is written module:ATTRIBUTE, got {text!r}"
+        )
     try:
         mod = importlib.import_module(module)
     except ImportError as e:
-        raise ValueError(f"task {text!r}: cannot import module {module!r} ({e})") from None
+        raise ValueError(
+            f"task {text!r}: cannot import module {module!r} ({e})"
+        ) from None
     spec = getattr(mod, attr, None)
     if not isinstance(spec, TaskSpec):
         raise ValueError(
