@@ -151,7 +151,8 @@ class OutputLock:
         return found
 
     def acquire(self) -> OutputLock:
-        r"""Take the lock (see the class).
+        r"""Take the lock (see the class). Under ``torchrun`` the processes of one command share
+        it: rank 0 takes it, the other ranks do not take one of their own.
 
         :return: ``self``.
         """
@@ -161,6 +162,10 @@ class OutputLock:
             raise ValueError(
                 f"cannot create the output folder {str(self.folder)!r}: {e.strerror}"
             ) from None
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(
+            os.environ.get("RANK", "0")
+        ):
+            return self  # one command under torchrun: rank 0 holds the lock for all
         self.folder = self.folder.resolve()
         self.path = self.folder / LOCK_NAME
         holders = self._holders()

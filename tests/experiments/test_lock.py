@@ -161,3 +161,13 @@ def test_two_processes_on_one_folder_one_is_refused(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         LOCK_NAME
     ]  # the second wrote nothing
+
+
+def test_under_torchrun_rank_zero_holds_the_lock_for_the_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with OutputLock(tmp_path, "rank 0"):
+        monkeypatch.setenv("RANK", "1")  # the other process of the same command
+        with OutputLock(tmp_path, "rank 1"):
+            assert json.loads((tmp_path / LOCK_NAME).read_text())["command"] == "rank 0"
+        assert (tmp_path / LOCK_NAME).exists()  # rank 1 leaving does not free it

@@ -19,6 +19,7 @@ import torch.distributed as dist
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
+REPO = ROOT.parent  # the package under test, first on the subprocesses' path
 
 needs_gloo = pytest.mark.skipif(
     not (dist.is_available() and dist.is_gloo_available()),
@@ -119,6 +120,7 @@ def _worker(out: str) -> None:
 
 def _torchrun(args, tmp_path, timeout=240):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
     cmd = [
@@ -406,7 +408,11 @@ def test_sigkilled_run_resumes_bit_identical(tmp_path, nproc):
             "--nproc_per_node=2",
         ]
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(REPO), str(ROOT)]),
+        OMP_NUM_THREADS="1",
+    )
     whole = tmp_path / "whole"
     subprocess.run(
         launch + train + ["--out", str(whole)],
