@@ -46,7 +46,7 @@ def _trainer(task, model, loader, mode, steps, amp):
     return JitterTrainer(
         model=model,
         physics=task.physics,
-        optimizer=torch.optim.Adam(model.parameters(), lr=task.lr),
+        optimizer=torch.optim.Adam(model.parameters(), lr=task.config.lr),
         train_dataloader=loader,
         epochs=1,
         max_batch_steps=steps,
@@ -71,7 +71,11 @@ def measure(task, mode, data, steps, warmup, amp=False) -> dict:
     torch.manual_seed(task.seed)
     model = task.build_model()
     loader = torch.utils.data.DataLoader(
-        data, batch_size=task.batch_size, shuffle=True, drop_last=True, pin_memory=True
+        data,
+        batch_size=task.config.batch_size,
+        shuffle=True,
+        drop_last=True,
+        pin_memory=True,
     )
     _trainer(task, model, loader, mode, warmup, amp).train()
     trainer = _trainer(task, model, loader, mode, steps, amp)
@@ -85,10 +89,10 @@ def measure(task, mode, data, steps, warmup, amp=False) -> dict:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     return {
-        "samples_per_s": steps * task.batch_size / seconds,
+        "samples_per_s": steps * task.config.batch_size / seconds,
         "seconds": seconds,
         "steps": steps,
-        "batch_size": task.batch_size,
+        "batch_size": task.config.batch_size,
         "peak_mem_gb": torch.cuda.max_memory_allocated() / 2**30
         if cuda
         else float("nan"),
@@ -171,8 +175,8 @@ def main(argv=None) -> int:
         task = get_task(name, args.preset, device=args.device, n_train=n)
         data = _cached(task.train_dataset, n)
         print(
-            f"\n{name}: img {tuple(data[0].shape)}, batch {task.batch_size}, {task.n_iter} unrolled "
-            f"iterations, channels {task.channels}, train attack steps {task.train_attack_steps}"
+            f"\n{name}: img {tuple(data[0].shape)}, batch {task.config.batch_size}, {task.config.max_iter} unrolled "
+            f"iterations, channels {task.config.hidden}, train attack steps {task.config.train_attack_steps}"
         )
         print(f"{'mode':>13s} | {'samples/s':>10s} | {'x mse':>6s} | {'peak GB':>7s}")
         rows = {}

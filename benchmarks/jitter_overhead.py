@@ -31,7 +31,7 @@ def time_mode(mode, data, physics, args, seed=0):
     """Seconds to train ``args.steps`` batches in ``mode`` (model built outside the timed region)."""
     torch.manual_seed(seed)
     model = build_unrolled(
-        physics, "seismic", "gd", n_iter=5, stepsize=0.5, hidden=args.hidden, depth=5
+        physics, "seismic", "gd", max_iter=5, stepsize=0.5, hidden=args.hidden, depth=5
     ).to(args.device)
     loader = torch.utils.data.DataLoader(data, batch_size=args.batch, shuffle=False)
     trainer = JitterTrainer(

@@ -129,7 +129,7 @@ def build_network(args, physics, n):
         physics,
         prior=prior,
         algorithm="gd",
-        n_iter=args.n_iter,
+        max_iter=args.n_iter,
         stepsize=args.stepsize,
         learn_stepsize=args.learn_stepsize,
     )

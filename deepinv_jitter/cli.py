@@ -30,7 +30,7 @@ from .__about__ import __version__
 from .experiments import arguments as A
 from .experiments.presets import PRESET_NAMES
 from .experiments.tasks import TASKS
-from .experiments.tasks.base import PRECISIONS
+from .experiments.tasks.base import PRECISIONS, RENAMED, settings_help
 from .training import TRAINING_MODES
 
 
@@ -159,6 +159,13 @@ _COMMON = (
 )
 
 
+_WITH_SETTINGS = ("train", "compare", "sweep", "generalization")
+_SETTINGS_EPILOG = (
+    "task settings (--set KEY=VALUE; the preset and the task set their defaults; task options "
+    "are listed in the user guide):\n" + settings_help()
+)
+
+
 def _add(p, *names, **changes) -> None:
     for name in names:
         kwargs = dict(_OPTIONS[name]) | changes.get(name.replace("-", "_"), {})
@@ -188,7 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name, help, description):
-        return sub.add_parser(name, help=help, description=description)
+        return sub.add_parser(
+            name,
+            help=help,
+            description=description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=_SETTINGS_EPILOG if name in _WITH_SETTINGS else None,
+        )
 
     p = command(
         "train",
@@ -328,6 +341,10 @@ def _task_from_args(args):
     for key in overrides:
         if key in _OWN_FLAGS:
             raise ValueError(f"--set {key}=...: use {_OWN_FLAGS[key]} instead")
+    for old, new in RENAMED.items():
+        if old in overrides:
+            print(f"note: --set {old} is now --set {new}", file=sys.stderr)
+            overrides[new] = overrides.pop(old)
     for flag, key in (("eps", "attack_eps"), ("sigma", "jitter_sigma")):
         if getattr(args, flag, None) is not None:
             overrides[key] = getattr(args, flag)

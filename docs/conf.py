@@ -191,8 +191,8 @@ _PRESET_COLUMNS = (
     ("n_test", "test images"),
     ("batch_size", "batch"),
     ("epochs", "epochs"),
-    ("n_iter", "unrolled iterations"),
-    ("channels", "prior width"),
+    ("max_iter", "unrolled iterations"),
+    ("hidden", "prior width"),
     ("lr", "learning rate"),
     ("train_attack_steps", "attack steps (adversarial training)"),
     ("eval_attack_steps", "attack steps (evaluation)"),
@@ -261,6 +261,42 @@ class TaskSettings(SphinxDirective):
         return self.parse_text_to_nodes(task_settings_rst())
 
 
+def setting_declarations_rst() -> str:
+    """reST list-table of every task setting, from its one declaration
+    (:data:`deepinv_jitter.experiments.tasks.base.SETTINGS`)."""
+    from deepinv_jitter.experiments.tasks.base import SETTINGS, STAGES
+
+    lines = [
+        ".. list-table:: Task settings (``--set KEY=VALUE``; a preset or a task may change the "
+        "default)",
+        "   :header-rows: 1",
+        "   :widths: 18 18 14 20 30",
+        "",
+        "   * - setting",
+        "     - type",
+        "     - default",
+        "     - read by",
+        "     - what it is",
+    ]
+    for name, m in SETTINGS.items():
+        reads = STAGES[m["stage"]]
+        if m["mode"]:
+            reads += f" (``{m['mode']}`` only)"
+        lines += [
+            f"   * - ``{name}``",
+            f"     - {m['kind']}",
+            f"     - ``{m['default']!r}``",
+            f"     - {reads}",
+            f"     - {m['help']}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+class SettingDeclarations(SphinxDirective):
+    def run(self):
+        return self.parse_text_to_nodes(setting_declarations_rst())
+
+
 # A module-level constant without a docstring (e.g. ``REGISTRY = {...}``) would be shown with the
 # docstring of its type (``dict``'s), which is not reST and is no documentation of the constant.
 def _drop_type_docstring(app, what, name, obj, options, lines):
@@ -276,3 +312,4 @@ def setup(app):
     app.add_directive("cli-help", CliHelp)
     app.add_directive("cli-help-all", CliHelpAll)
     app.add_directive("task-settings", TaskSettings)
+    app.add_directive("setting-declarations", SettingDeclarations)

@@ -21,7 +21,9 @@ TEST = dinv.datasets.TensorDataset(
 
 def make_trainer(mode, sigma, seed):
     torch.manual_seed(seed)
-    model = build_unrolled(PHYSICS, "seismic", "pgd", n_iter=2, stepsize=0.5, hidden=4)
+    model = build_unrolled(
+        PHYSICS, "seismic", "pgd", max_iter=2, stepsize=0.5, hidden=4
+    )
     return JitterTrainer(
         model,
         PHYSICS,

@@ -21,7 +21,7 @@ import torch
 from ..__about__ import __version__
 from ..training.data_parallel import DistributedJitterTrainer
 from ..training.perturbations import parse_training_mode
-from .tasks.base import TaskConfig
+from .tasks.base import EVAL_ONLY, MODE_ONLY, PLACE_ONLY, TaskConfig
 
 __all__ = [
     "LAST",
@@ -41,24 +41,10 @@ LAST = "checkpoint_last.pt"
 FINAL = "checkpoint_final.pt"
 """File name of the checkpoint written when training completes."""
 
-#: settings that never change the trained weights: where it runs and where the data lies (the
-#: data's identity is compared instead, see :meth:`Task.data_identity`)
-PLACE_ONLY = frozenset({"device", "data_root"})
-#: settings read by evaluation only: a trained run is reused when they change
-EVAL_ONLY = frozenset(
-    {"eval_attack_steps", "curve_eps", "gaussian_draws", "eval_batch_size"}
-)
-#: settings that only one perturbing mode reads (a mode without it, alone or in a combination,
-#: trains the same without them)
-MODE_ONLY = {
-    "jitter_sigma": "sgd_jitter",
-    "jitter_scale": "sgd_jitter",
-    "input_sigma": "input_jitter",
-    "train_attack_steps": "adversarial",
-    "attack_eps": "adversarial",
-    "attack_relative": "adversarial",
-    "attack_step_size": "adversarial",
-}
+# Which settings a run's identity ignores comes from each setting's declaration
+# (:func:`deepinv_jitter.experiments.tasks.base.setting`): where it runs (PLACE_ONLY: the data's
+# identity is compared instead), what only evaluation reads (EVAL_ONLY), what only one perturbing
+# mode reads (MODE_ONLY).
 
 
 def _ignored(key: str, mode: str) -> bool:
@@ -221,13 +207,13 @@ def compare_identity(meta: dict, task, mode: str, path: str | Path) -> int | Non
     if data:
         diffs.append(data)
     had = int(old.get("epochs", 0))
-    if had > task.epochs:
-        diffs.append(f"epochs {had} (checkpoint) > {task.epochs} asked")
+    if had > task.config.epochs:
+        diffs.append(f"epochs {had} (checkpoint) > {task.config.epochs} asked")
     if diffs:
         raise CheckpointMismatchError(
             f"checkpoint {str(path)!r} belongs to another run: " + "; ".join(diffs)
         )
-    return had if had < task.epochs else None
+    return had if had < task.config.epochs else None
 
 
 def check_identity(meta: dict, task, mode: str, path: str | Path) -> None:
@@ -244,7 +230,7 @@ def check_identity(meta: dict, task, mode: str, path: str | Path) -> None:
     if had is not None:
         raise CheckpointMismatchError(
             f"checkpoint {str(path)!r} belongs to another run: epochs {had} (checkpoint) "
-            f"!= {task.epochs}"
+            f"!= {task.config.epochs}"
         )
 
 

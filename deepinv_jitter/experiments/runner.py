@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,7 @@ from .checkpoints import (
 from .figures import plot_tradeoff
 from .reports import provenance, summarize_runs, write_json, write_study_outputs
 from .tasks import check_mode
+from .tasks.base import renamed_settings
 
 __all__ = [
     "train_run",
@@ -145,8 +147,10 @@ def train_run(
             log(f"[{mode}] already trained ({final}); skipping training")
             return model.eval(), dict(ckpt["meta"])
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=task.lr)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=task.epochs)
+    optimizer = torch.optim.Adam(model.parameters(), lr=task.config.lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=task.config.epochs
+    )
     ckpt_pretrained, seconds_before, extended = None, 0.0, []
     if resume:
         ckpt, had = _usable(last, task, mode, retrain_on_mismatch, log)
@@ -155,16 +159,18 @@ def train_run(
             extended = list(ckpt["meta"].get("extended_from", []))
             if had is None:
                 log(
-                    f"[{mode}] resuming from epoch {done + 1} of {task.epochs} "
+                    f"[{mode}] resuming from epoch {done + 1} of {task.config.epochs} "
                     f"(checkpoint after epoch {done}: {last})"
                 )
             elif done == had:
-                log(f"[{mode}] extending from {had} to {task.epochs} epochs ({last})")
+                log(
+                    f"[{mode}] extending from {had} to {task.config.epochs} epochs ({last})"
+                )
                 extended.append(had)
             else:
                 log(
                     f"[{mode}] {last} stopped at epoch {done} of a {had}-epoch run; "
-                    f"training {task.epochs} epochs from scratch"
+                    f"training {task.config.epochs} epochs from scratch"
                 )
                 ckpt = None
         if ckpt is not None:
@@ -188,8 +194,8 @@ def train_run(
         optimizer=optimizer,
         scheduler=scheduler,
         train_dataloader=task.train_loader(),
-        epochs=task.epochs,
-        online_measurements=task.online_measurements,
+        epochs=task.config.epochs,
+        online_measurements=task.config.online_measurements,
         device=task.device,
         save_path=None,
         ckpt_pretrained=ckpt_pretrained,
@@ -198,27 +204,35 @@ def train_run(
         show_progress_bar=progress,
         freq_update_progress_bar=4,
         # about 50 checkpoints a run at most (long runs of tiny epochs: the toy task)
-        ckp_interval=max(1, task.epochs // 50),
+        ckp_interval=max(1, task.config.epochs // 50),
         jitter_seed=task.seed,
         non_blocking_transfers=torch.device(task.device).type == "cuda",
-        mixed_precision=False if task.precision == "fp32" else task.precision,
+        mixed_precision=False
+        if task.config.precision == "fp32"
+        else task.config.precision,
         checkpoint_path=last,
         run_meta=meta,
         seconds_before=seconds_before,
-        replan_epochs=task.epochs if extended and ckpt_pretrained else None,
+        replan_epochs=task.config.epochs if extended and ckpt_pretrained else None,
         **task.trainer_settings(mode),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     _log_distributed(log)
     t0 = time.time()
-    with _threads(task.threads):
+    with _threads(task.config.threads):
         model = trainer.train()
     seconds = seconds_before + (time.time() - t0)
     _check_finite(model, mode)
-    meta = dict(meta, train_seconds=seconds, epochs_done=task.epochs, complete=True)
+    meta = dict(
+        meta, train_seconds=seconds, epochs_done=task.config.epochs, complete=True
+    )
     if is_main_process():  # under torchrun the replicas are identical: rank 0 writes
         atomic_save(
-            {"epoch": task.epochs - 1, "state_dict": model.state_dict(), "meta": meta},
+            {
+                "epoch": task.config.epochs - 1,
+                "state_dict": model.state_dict(),
+                "meta": meta,
+            },
             final,
         )
     barrier()
@@ -284,20 +298,20 @@ def evaluate_model(task, model, progress: bool = True, **changes) -> RobustnessR
     """
     kwargs = dict(
         data=task.test_loader(),
-        eps=task.attack_eps,
+        eps=task.config.attack_eps,
         ood_edit=task.ood_edit,
         metrics=task.metrics(),
-        relative=task.attack_relative,
-        attack_steps=task.eval_attack_steps,
-        attack_step_size=task.attack_step_size,
-        curve_eps=task.curve_eps,
-        gaussian_draws=task.gaussian_draws,
+        relative=task.config.attack_relative,
+        attack_steps=task.config.eval_attack_steps,
+        attack_step_size=task.config.attack_step_size,
+        curve_eps=task.config.curve_eps,
+        gaussian_draws=task.config.gaussian_draws,
         seed=task.seed,
         progress=progress,
     )
     kwargs.update(changes)
     data = kwargs.pop("data")
-    with _threads(task.threads):
+    with _threads(task.config.threads):
         return evaluate_robustness(model, task.physics, data, **kwargs)
 
 
@@ -334,7 +348,9 @@ def model_from_checkpoint(
         raise ValueError(
             f"--task {task_name} does not match the checkpoint's task {identity['task']!r}"
         )
-    recorded = dict(meta.get("settings") or identity["settings"])
+    with warnings.catch_warnings():  # settings saved under former names still load
+        warnings.simplefilter("ignore", DeprecationWarning)
+        recorded = renamed_settings(dict(meta.get("settings") or identity["settings"]))
     settings = {
         k: v
         for k, v in recorded.items()
@@ -434,7 +450,7 @@ def evaluate_checkpoint(
         {},
         time.time() - t0,
     )
-    run["complete"] = bool(meta.get("complete", False)) or done >= task.epochs
+    run["complete"] = bool(meta.get("complete", False)) or done >= task.config.epochs
     out = Path(out)
     write_study_outputs(
         out,
@@ -452,7 +468,7 @@ def evaluate_checkpoint(
     seconds = float(meta.get("train_seconds", float("nan")))
     if not run["complete"]:
         print(
-            f"note: {checkpoint} holds {done} of {task.epochs} epochs (an unfinished run); "
+            f"note: {checkpoint} holds {done} of {task.config.epochs} epochs (an unfinished run); "
             "the evaluation says so"
         )
     return mode, seconds, rep
@@ -837,7 +853,7 @@ def run_sweep(
 def _train_psnr(task, model, k: int) -> dict:
     """PSNR on the first ``k`` training images: with the fixed measurements the model was
     trained on (``online_measurements=False``), else with fresh measurements as the test set."""
-    if task.online_measurements:
+    if task.config.online_measurements:
         subset = torch.utils.data.Subset(task.train_dataset, range(k))
         rep = evaluate_model(
             task,
@@ -854,7 +870,7 @@ def _train_psnr(task, model, k: int) -> dict:
     psnr, ssim = task.metrics()
     was_training = model.training
     model.eval()
-    with torch.no_grad(), _threads(task.threads):
+    with torch.no_grad(), _threads(task.config.threads):
         x_hat = model(y.to(task.device), task.physics)
     model.train(was_training)
     x = x.to(task.device)
@@ -883,11 +899,11 @@ def generalization_epochs(task, n_train: int, budget: str = "steps") -> int:
     (8, 1, 2)
     """
     if budget == "epochs":
-        return task.epochs
+        return task.config.epochs
     if budget != "steps":
         raise ValueError(f"budget must be 'steps' or 'epochs', got {budget!r}")
-    steps = task.epochs * math.ceil(task.n_train / task.batch_size)
-    return max(1, round(steps / math.ceil(n_train / task.batch_size)))
+    steps = task.config.epochs * math.ceil(task.config.n_train / task.config.batch_size)
+    return max(1, round(steps / math.ceil(n_train / task.config.batch_size)))
 
 
 def run_generalization(
@@ -977,7 +993,7 @@ def run_generalization(
     ]
 
     def extra(t, model, report):
-        train = _train_psnr(t, model, min(t.n_train, len(t.test_dataset)))
+        train = _train_psnr(t, model, min(t.config.n_train, len(t.test_dataset)))
         gap = train["psnr"] - report.conditions["in_distribution"]["psnr"]
         return {
             "train": train,

@@ -3,7 +3,7 @@ DRS, ADMM, PDCP).
 
 Public names and signatures:
 
-- ``build_unrolled(physics, prior="seismic", algorithm="gd", n_iter=5, stepsize=None,
+- ``build_unrolled(physics, prior="seismic", algorithm="gd", max_iter=5, stepsize=None,
   learn_stepsize=True, x_shape=None, init="auto", channels=None, hidden=32, depth=None,
   condition_on_y=False) -> deepinv.optim.BaseOptim``: ``algorithm="gd"`` builds
   ``deepinv.optim.GD(L2(), RED(D), unfold=True)``, ``"pgd"`` builds ``deepinv.optim.PGD(L2(), PnP(D),

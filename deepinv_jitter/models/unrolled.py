@@ -3,6 +3,7 @@ paper's), FISTA, HQS, DRS, ADMM and the primal-dual PDCP."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import deepinv as dinv
@@ -96,7 +97,12 @@ def estimate_stepsize(physics, x_shape, n_power_iter: int = 50, seed: int = 0) -
             "ignore", message="Power iteration: convergence not reached"
         )
         norm = physics.compute_sqnorm(x, max_iter=n_power_iter, tol=1e-6, verbose=False)
-    return float(1.0 / float(norm))
+    norm = float(norm)
+    if not norm > 0 or not math.isfinite(norm):
+        raise ValueError(
+            f"the operator's norm is {norm:g}: no step size 1/||A||^2; give stepsize"
+        )
+    return 1.0 / norm
 
 
 def _conditioning_hook(denoiser, init):
@@ -112,7 +118,7 @@ def build_unrolled(
     physics,
     prior: str | torch.nn.Module = "seismic",
     algorithm: str = "gd",
-    n_iter: int = 5,
+    max_iter: int = 5,
     stepsize: float | None = None,
     learn_stepsize: bool = True,
     x_shape: tuple | None = None,
@@ -121,6 +127,8 @@ def build_unrolled(
     hidden: int = 32,
     depth: int | None = None,
     condition_on_y: bool = False,
+    *,
+    n_iter: int | None = None,
 ):
     r"""An unrolled network: one of deepinv's algorithms with ``unfold=True``, ``GD`` with a RED
     prior, the others with a PnP prior (the prior's prox is the learned denoiser :math:`D`).
@@ -147,7 +155,7 @@ def build_unrolled(
         (:class:`DnCNNPrior`), or a denoiser module called as ``D(x, sigma)``.
     :param str algorithm: one of :data:`ALGORITHMS`: ``"gd"`` (SGD jittering), ``"pgd"`` (SPGD
         jittering), ``"fista"``, ``"hqs"``, ``"drs"``, ``"admm"`` or ``"pdcp"``.
-    :param int n_iter: unrolled iterations. Default 5.
+    :param int max_iter: unrolled iterations (deepinv's name). Default 5.
     :param float stepsize: initial :math:`\gamma` (the gradient step, or the data term's prox
         parameter of the splitting algorithms); ``None`` estimates :math:`1/\|A\|^2` (needs
         ``x_shape``).
@@ -159,8 +167,9 @@ def build_unrolled(
     :param int depth: conv layers of the built-in priors (default 5 for seismic, 8 for dncnn).
     :param bool condition_on_y: seismic prior also sees :math:`x_0` (the paper's :math:`(y, x_k)`
         conditioning), set by a forward pre-hook on the returned model.
+    :param int n_iter: former name of ``max_iter`` (deprecated).
     :return: (:class:`deepinv.optim.BaseOptim`) the unrolled model, in train mode.
-    :raises ValueError: unknown ``algorithm``/``prior``/``init``, ``n_iter < 1``, ``stepsize <= 0``, or
+    :raises ValueError: unknown ``algorithm``/``prior``/``init``, ``max_iter < 1``, ``stepsize <= 0``, or
         ``stepsize=None`` without ``x_shape``; ``condition_on_y`` with a prior other than ``"seismic"``.
     :raises TypeError: if ``prior`` is neither a known name nor a module.
 
@@ -171,12 +180,19 @@ def build_unrolled(
     >>> model(y, dinv.physics.Denoising()).shape
     torch.Size([2, 1, 16, 8])
     """
+    if n_iter is not None:
+        warnings.warn(
+            "build_unrolled: n_iter is now max_iter (deepinv's name)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        max_iter = n_iter
     if algorithm not in ALGORITHMS:
         raise ValueError(
             f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}"
         )
-    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
-        raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
     if init not in _INITS:
         raise ValueError(f"init must be one of {_INITS}, got {init!r}")
     if stepsize is None:
@@ -189,8 +205,9 @@ def build_unrolled(
         isinstance(stepsize, bool)
         or not isinstance(stepsize, (int, float))
         or not stepsize > 0
+        or not math.isfinite(stepsize)
     ):
-        raise ValueError(f"stepsize must be a positive float, got {stepsize!r}")
+        raise ValueError(f"stepsize must be a positive finite float, got {stepsize!r}")
     if isinstance(prior, str):
         if prior == "seismic":
             denoiser = SeismicCNN(
@@ -237,7 +254,7 @@ def build_unrolled(
         data_fidelity=dinv.optim.L2(),
         prior=g_prior,
         params_algo=params,
-        max_iter=n_iter,
+        max_iter=max_iter,
         unfold=True,
         trainable_params=trainable,
         custom_init=lambda y, phys: {

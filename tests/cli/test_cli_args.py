@@ -274,7 +274,11 @@ def test_set_overrides_reach_the_task_and_bad_ones_exit_2(capsys, tmp_path):
         ]
     )
     task, overrides = _task_from_args(args)
-    assert (task.epochs, task.jitter_scale, task.jitter_sigma) == (3, "relative", 0.3)
+    assert (task.config.epochs, task.config.jitter_scale, task.config.jitter_sigma) == (
+        3,
+        "relative",
+        0.3,
+    )
     assert overrides == {"epochs": 3, "jitter_scale": "relative", "jitter_sigma": 0.3}
     out = tmp_path / "out"
     argv = ["train", "--task", "denoising", "--preset", "smoke", "--mode", "mse"]

@@ -197,7 +197,7 @@ def test_a_small_cube_fits_with_the_data_options(tmp_path):
     )
     # 2 time offsets x 5 trace offsets in one 50 x 25 section
     assert len(task.train_dataset) + len(task.test_dataset) == 10
-    assert task.settings()["stride"] == [18, 4] and task.sections == "traces"
+    assert task.settings()["stride"] == [18, 4] and task.option("sections") == "traces"
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from deepinv_jitter.experiments.tasks.denoising import signal_model
 
 def test_task_pieces_and_the_oracle_line():
     task = get_task("denoising", "smoke")
-    assert task.online_measurements is False and task.threads == 1
+    assert task.config.online_measurements is False and task.config.threads == 1
     x = task.test_dataset[0]
     assert x.shape == (1, 8, 8)
     oracle = task.oracle()

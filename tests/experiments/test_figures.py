@@ -65,13 +65,13 @@ def seismic_smoke():
 def test_attack_curve_starts_at_the_table_value_over_the_whole_test_set(seismic_smoke):
     task, model = seismic_smoke
     report = evaluate_model(task, model, progress=False)
-    assert report.n_samples == task.n_test == 4
+    assert report.n_samples == task.config.n_test == 4
     assert report.curve["eps"][0] == 0.0
     assert report.curve["psnr"][0] == pytest.approx(
         report.conditions["in_distribution"]["psnr"], abs=1e-9
     )
     assert report.curve_samples == report.n_samples
-    i = report.curve["eps"].index(task.attack_eps)
+    i = report.curve["eps"].index(task.config.attack_eps)
     assert report.curve["psnr"][i] == pytest.approx(
         report.conditions["adversarial"]["psnr"], abs=1e-9
     )

@@ -45,8 +45,8 @@ MODULE = textwrap.dedent(
 
     def build_model(config, physics):
         return build_unrolled(
-            physics, "seismic", config.algorithm, n_iter=config.n_iter, stepsize=0.5,
-            hidden=config.channels,
+            physics, "seismic", config.algorithm, max_iter=config.max_iter, stepsize=0.5,
+            hidden=config.hidden,
         )
 
 
@@ -54,8 +54,8 @@ MODULE = textwrap.dedent(
         return dinv.metric.PSNR(), dinv.metric.SSIM()
 
 
-    SIZES = dict(img_size=(16, 16), n_train=8, n_test=4, batch_size=4, epochs=1, n_iter=2,
-                 channels=4, train_attack_steps=1, eval_attack_steps=2, gaussian_draws=2)
+    SIZES = dict(img_size=(16, 16), n_train=8, n_test=4, batch_size=4, epochs=1, max_iter=2,
+                 hidden=4, train_attack_steps=1, eval_attack_steps=2, gaussian_draws=2)
     SPEC = TaskSpec(
         name="cartoon_deblur",
         summary="deblurring cartoons with deepinv's BlurFFT",

@@ -18,7 +18,7 @@ def seismic():
 def test_presets_cover_every_task_and_the_paper_scale():
     for name in TASKS:
         assert set(REGISTRY[name].presets) == {"smoke", "quick", "paper"}
-        assert REGISTRY[name].config("paper").n_iter == 5
+        assert REGISTRY[name].config("paper").max_iter == 5
     assert REGISTRY["seismic"].presets["paper"]["img_size"] == (352, 352)
     assert REGISTRY["mri"].presets["paper"]["img_size"] == (320, 320)
 
@@ -62,7 +62,7 @@ def test_trainer_settings_and_json_settings(seismic):
 
 def test_replace_and_overrides(seismic):
     t = seismic.replace(jitter_sigma=0.3, epochs=1)
-    assert (t.jitter_sigma, t.epochs, seismic.jitter_sigma) == (
+    assert (t.config.jitter_sigma, t.config.epochs, seismic.jitter_sigma) == (
         0.3,
         1,
         seismic.jitter_sigma,
@@ -70,7 +70,7 @@ def test_replace_and_overrides(seismic):
     t = seismic.replace(img_size=(32, 16))
     assert t.test_dataset[0].shape == (1, 32, 16)
     t = get_task("seismic", "smoke", attack_eps=0.25, algorithm="pgd")
-    assert t.attack_eps == 0.25
+    assert t.config.attack_eps == 0.25
     assert type(t.build_model()).__name__ == "PGD"
 
 
@@ -213,4 +213,8 @@ def test_defaults_chosen_on_the_results_page_are_pinned():
         "mri",
     ):  # 64 test images x 8 draws = 512 perturbations a model
         task = get_task(name, "quick")
-        assert (task.n_test, task.gaussian_draws, task.channels_last) == (64, 8, True)
+        assert (
+            task.config.n_test,
+            task.config.gaussian_draws,
+            task.config.channels_last,
+        ) == (64, 8, True)

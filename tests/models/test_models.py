@@ -21,7 +21,7 @@ def test_untrained_unrolled_gd_is_plain_gradient_descent():
         (1, 10, 10), filter=dinv.physics.functional.gaussian_blur(sigma=1.0)
     )
     y = physics(torch.rand(2, 1, 10, 10))
-    model = build_unrolled(physics, "seismic", "gd", n_iter=3, stepsize=0.7, hidden=4)
+    model = build_unrolled(physics, "seismic", "gd", max_iter=3, stepsize=0.7, hidden=4)
     x = y.clone()  # square operator: x0 = y
     for _ in range(3):
         x = x - 0.7 * physics.A_adjoint(physics.A(x) - y)
@@ -84,8 +84,8 @@ def test_bad_inputs():
     p = dinv.physics.Denoising()
     with pytest.raises(ValueError, match="algorithm"):
         build_unrolled(p, algorithm="md", stepsize=1.0)
-    with pytest.raises(ValueError, match="n_iter"):
-        build_unrolled(p, n_iter=0, stepsize=1.0)
+    with pytest.raises(ValueError, match="max_iter"):
+        build_unrolled(p, max_iter=0, stepsize=1.0)
     with pytest.raises(ValueError, match="x_shape"):
         build_unrolled(p)
     with pytest.raises(ValueError, match="stepsize"):
@@ -127,11 +127,11 @@ def test_compile_priors_same_function_gradients_and_state_dict():
         (1, 12, 12), filter=dinv.physics.functional.gaussian_blur(sigma=1.0)
     )
     torch.manual_seed(0)
-    eager = build_unrolled(physics, "seismic", "gd", n_iter=2, stepsize=0.5, hidden=4)
+    eager = build_unrolled(physics, "seismic", "gd", max_iter=2, stepsize=0.5, hidden=4)
     for p in eager.parameters():  # the last layer starts at zero: make the prior act
         p.data.add_(0.1 * torch.randn_like(p))
     compiled = build_unrolled(
-        physics, "seismic", "gd", n_iter=2, stepsize=0.5, hidden=4
+        physics, "seismic", "gd", max_iter=2, stepsize=0.5, hidden=4
     )
     compiled.load_state_dict(eager.state_dict())
     assert compile_priors(compiled) == 1

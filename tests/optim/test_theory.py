@@ -47,7 +47,7 @@ def linear_network(n, n_iter=4, gamma=0.4, seed=0, physics=None):
             0.6 * torch.eye(n) + 0.3 * torch.randn(n, n, generator=g) / math.sqrt(n)
         )
     net = build_unrolled(
-        physics, prior=prior, algorithm="gd", n_iter=n_iter, stepsize=gamma
+        physics, prior=prior, algorithm="gd", max_iter=n_iter, stepsize=gamma
     )
     return net.double(), physics
 
@@ -226,7 +226,7 @@ def test_oracle_closed_form_error_matches_monte_carlo():
 def _trained_linear_network(model, steps=100):
     physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(NOISE))
     net = build_unrolled(
-        physics, prior=LinearDenoiser(model.n), n_iter=3, stepsize=0.5
+        physics, prior=LinearDenoiser(model.n), max_iter=3, stepsize=0.5
     ).double()
     x = torch.stack(
         [ToySignalDataset(model, 16, seed=0)[i] for i in range(16)]

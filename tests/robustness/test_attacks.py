@@ -15,7 +15,7 @@ def setup():
         (1, 12, 12), filter=dinv.physics.functional.gaussian_blur(sigma=1.0)
     )
     model = build_unrolled(
-        physics, "seismic", "gd", n_iter=3, stepsize=1.0, hidden=8, depth=3
+        physics, "seismic", "gd", max_iter=3, stepsize=1.0, hidden=8, depth=3
     )
     for p in model.prior[0].denoiser.parameters():  # a non-trivial (untrained) prior
         torch.nn.init.normal_(p, std=0.1)
@@ -65,7 +65,7 @@ def test_mri_attack_touches_only_sampled_kspace():
     mask[:, ::3] = 1
     physics = dinv.physics.MRI(mask=mask, img_size=(16, 16))
     model = build_unrolled(
-        physics, "dncnn", "pgd", n_iter=2, stepsize=1.0, hidden=4, depth=3
+        physics, "dncnn", "pgd", max_iter=2, stepsize=1.0, hidden=4, depth=3
     )
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.1)

@@ -28,7 +28,7 @@ warnings.filterwarnings("ignore", category=UserWarning)
 def _model(seed=0):
     torch.manual_seed(seed)
     return build_unrolled(
-        dinv.physics.Denoising(), "seismic", "pgd", n_iter=2, stepsize=0.5, hidden=4
+        dinv.physics.Denoising(), "seismic", "pgd", max_iter=2, stepsize=0.5, hidden=4
     )
 
 

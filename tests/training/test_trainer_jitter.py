@@ -19,7 +19,7 @@ def _model(seed=0, algo="gd"):
         dinv.physics.Denoising(),
         "seismic",
         algo,
-        n_iter=2,
+        max_iter=2,
         stepsize=0.5,
         hidden=4,
         depth=2,

@@ -155,7 +155,7 @@ def get_task(
     :raises FileNotFoundError: a missing ``data_root``.
 
     >>> task = get_task("seismic", "smoke", seed=1)
-    >>> task.name, task.n_iter, task.seed
+    >>> task.name, task.config.max_iter, task.seed
     ('seismic', 3, 1)
     """
     spec = get_spec(name)

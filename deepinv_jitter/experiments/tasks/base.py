@@ -25,7 +25,22 @@ from ...optim.jitter import SCALES
 from ...training.perturbations import mode_name, parse_training_mode
 from ..presets import PRESET_NAMES
 
-__all__ = ["TaskConfig", "TaskSpec", "TaskData", "Task", "check_mode"]
+__all__ = [
+    "TaskConfig",
+    "TaskSpec",
+    "TaskData",
+    "Task",
+    "check_mode",
+    "setting",
+    "SETTINGS",
+    "EVAL_ONLY",
+    "PLACE_ONLY",
+    "MODE_ONLY",
+    "DATA_SETTINGS",
+    "RENAMED",
+    "renamed_settings",
+    "settings_help",
+]
 
 #: training precisions (``--precision``)
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -94,40 +109,57 @@ def _device(v, name):
     return v
 
 
-# One check per setting (type and range, naming the setting): used by the API and the CLI alike.
-_CHECKS: dict[str, Callable[[Any, str], Any]] = {
-    "seed": _int(0),
-    "device": _device,
-    "img_size": _size,
-    "n_iter": _int(1),
-    "algorithm": _choice(ALGORITHMS),
-    "channels": _int(1),
-    "depth": _optional(_int(1)),
-    "learn_stepsize": _bool,
-    "condition_on_y": _bool,
-    "noise_sigma": _float(0),
-    "attack_eps": lambda v, name: check_number(v, name, low=0, strict=True, high=1e18),
-    "attack_relative": _bool,
-    "train_attack_steps": _int(1),
-    "eval_attack_steps": _int(1),
-    "attack_step_size": _optional(_float(0, strict=True)),
-    "curve_eps": _budgets,
-    "gaussian_draws": _int(1),
-    "jitter_sigma": _float(0),
-    "jitter_scale": _choice(SCALES),
-    "input_sigma": _float(0),
-    "epochs": _int(1),
-    "batch_size": _int(1),
-    "lr": _float(0, strict=True),
-    "n_train": _int(1),
-    "n_test": _int(1),
-    "precision": _choice(PRECISIONS),
-    "online_measurements": _bool,
-    "threads": _optional(_int(1)),
-    "channels_last": _bool,
-    "compile_prior": _bool,
-    "eval_batch_size": _optional(_int(1)),
+def _data_root(v, name):
+    if v is not None and (not isinstance(v, (str, Path)) or not str(v).strip()):
+        raise ValueError(f"{name} must be a path or None, got {v!r}")
+    return None if v is None else str(Path(v).resolve())
+
+
+#: stages a setting can belong to (who reads it)
+STAGES = {
+    "train": "changes the trained weights",
+    "eval": "read by evaluation only",
+    "place": "where it runs or where the data lies",
 }
+
+
+def setting(
+    default,
+    check: Callable[[Any, str], Any],
+    help: str,
+    *,
+    kind: str,
+    stage: str = "train",
+    mode: str | None = None,
+    data: bool = False,
+):
+    r"""The one declaration of a task setting: a :class:`TaskConfig` field whose metadata the
+    checks, the docstring, the command line's help, the run identity and the user guide's table
+    are derived from.
+
+    :param default: the default value (a preset or a task may change it).
+    :param Callable check: ``check(value, name) -> value``, raising one ``ValueError`` naming the
+        setting.
+    :param str help: one line of help.
+    :param str kind: the type and range in words (e.g. ``"int >= 1"``).
+    :param str stage: who reads it, one of :data:`STAGES`.
+    :param str, None mode: the perturbing training mode that alone reads it (``None``: every mode).
+    :param bool data: whether changing it rebuilds the data.
+    :return: a dataclass field.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {sorted(STAGES)}, got {stage!r}")
+    meta = {
+        "check": check,
+        "help": help,
+        "kind": kind,
+        "stage": stage,
+        "mode": mode,
+        "data": data,
+    }
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -135,53 +167,13 @@ class TaskConfig:
     r"""Every setting of one task run, checked at construction (one error naming the setting).
 
     Build it through :func:`deepinv_jitter.experiments.tasks.get_task` (which merges the task's
-    defaults, the preset and your overrides) or :meth:`replace`.
+    defaults, the preset and your overrides) or :meth:`replace`. Each setting is declared once,
+    below, with :func:`setting` (its default, check, one line of help, type, the stage and mode
+    that read it); :data:`SETTINGS` collects the declarations. Task-specific settings live in
+    ``options``, declared by the task's :class:`TaskSpec`.
 
     :param str name: the task's registry name.
     :param str preset: ``"smoke"``, ``"quick"`` or ``"paper"``.
-    :param int seed: seed of the data, the weights and the training order.
-    :param str device: ``"cpu"`` or ``"cuda"``.
-    :param str, None data_root: real data instead of the task's default (stored absolute).
-    :param tuple img_size: image size.
-    :param int n_iter: unrolled iterations.
-    :param str algorithm: the unrolled algorithm, one of
-        :data:`deepinv_jitter.models.unrolled.ALGORITHMS` (``"gd"``: SGD jittering, ``"pgd"``:
-        SPGD jittering, ``"hqs"``, ``"admm"``, ...).
-    :param int channels: width (feature channels) of the prior network.
-    :param int, None depth: layers of the prior (``None``: the builder's default).
-    :param bool learn_stepsize: learn the unrolled step size.
-    :param bool condition_on_y: the prior also sees :math:`x_0` (where the task supports it).
-    :param float noise_sigma: std of the Gaussian measurement noise.
-    :param float attack_eps: L2 budget of the evaluation attack (and of adversarial training).
-    :param bool attack_relative: budget relative to ``||y||``.
-    :param int train_attack_steps: PGD steps per batch in ``adversarial`` training.
-    :param int eval_attack_steps: PGD steps of the evaluation attack.
-    :param float, None attack_step_size: PGD step as a fraction of the budget (``None``: Madry's
-        ``2.5 / steps``, for training and evaluation attacks alike).
-    :param list, None curve_eps: budgets of the PSNR-vs-eps curve (``None``: 0, 1/4, 1/2, 1, 2 x eps).
-    :param int gaussian_draws: random perturbations per test sample in the average-case condition.
-    :param float jitter_sigma: :math:`\sigma` of ``sgd_jitter``.
-    :param str jitter_scale: scale rule of ``sgd_jitter``.
-    :param float input_sigma: std of the noise added to ``y`` by ``input_jitter``.
-    :param int epochs: training epochs.
-    :param int batch_size: batch size.
-    :param float lr: Adam learning rate (cosine-annealed to zero over ``epochs``).
-    :param int n_train: training images.
-    :param int n_test: test images.
-    :param str precision: training precision, ``"fp32"``, ``"bf16"`` or ``"fp16"`` (mixed
-        precision through deepinv's Trainer; noise, attacks and metrics stay in float32).
-    :param bool online_measurements: draw fresh measurement noise for every training batch
-        (``True``) or train on one fixed noisy measurement per training image (``False``,
-        drawn once from the seed: the setting in which a small training set can be overfit).
-    :param int, None threads: CPU threads for training and evaluation (``None``: torch's
-        default; tiny networks run faster on one thread than on several).
-    :param bool channels_last: store the network's convolution weights (and so its feature maps)
-        in ``torch.channels_last`` layout; the same function, other rounding (on 2 CPU cores the
-        seismic quick preset trains about 1.5 times faster, MRI no faster; see the results page).
-    :param bool compile_prior: compile the prior's layers with :func:`torch.compile`
-        (:func:`deepinv_jitter.models.compile_priors`; CNN priors only; an opt-in that pays a
-        compilation at the start of training and of evaluation).
-    :param int, None eval_batch_size: batch size of the test loader (``None``: ``batch_size``).
     :param dict options: task-specific settings declared by the task's :class:`TaskSpec`.
     :raises ValueError: a setting of the wrong type or out of range, naming it.
 
@@ -193,38 +185,128 @@ class TaskConfig:
 
     name: str
     preset: str = "quick"
-    seed: int = 0
-    device: str = "cpu"
-    data_root: str | None = None
-    img_size: tuple[int, int] = (64, 64)
-    n_iter: int = 5
-    algorithm: str = "gd"
-    channels: int = 32
-    depth: int | None = None
-    learn_stepsize: bool = True
-    condition_on_y: bool = False
-    noise_sigma: float = 0.01
-    attack_eps: float = 0.5
-    attack_relative: bool = False
-    train_attack_steps: int = 5
-    eval_attack_steps: int = 20
-    attack_step_size: float | None = None
-    curve_eps: list[float] | None = None
-    gaussian_draws: int = 32
-    jitter_sigma: float = 0.1
-    jitter_scale: str = "iterate"
-    input_sigma: float = 0.05
-    epochs: int = 10
-    batch_size: int = 8
-    lr: float = 1e-3
-    n_train: int = 64
-    n_test: int = 16
-    precision: str = "fp32"
-    online_measurements: bool = True
-    threads: int | None = None
-    channels_last: bool = True
-    compile_prior: bool = False
-    eval_batch_size: int | None = None
+    seed: int = setting(
+        0, _int(0), "seed of the data, the weights and the training order",
+        kind="int >= 0", data=True,
+    )  # fmt: skip
+    device: str = setting(
+        "cpu", _device, "where to run: cpu or cuda[:N]", kind="device name",
+        stage="place", data=True,
+    )  # fmt: skip
+    data_root: str | None = setting(
+        None, _data_root, "real data instead of the task's built-in data (a SEG-Y file, a "
+        "folder of fastMRI .h5 files; stored absolute)", kind="path or None", stage="place",
+        data=True,
+    )  # fmt: skip
+    img_size: tuple[int, int] = setting(
+        (64, 64), _size, "image size (H, W)", kind="pair of ints >= 1", data=True
+    )
+    max_iter: int = setting(
+        5, _int(1), "unrolled iterations (deepinv's max_iter; n_iter before 0.3)",
+        kind="int >= 1",
+    )  # fmt: skip
+    algorithm: str = setting(
+        "gd", _choice(ALGORITHMS), "the unrolled deepinv algorithm",
+        kind=" | ".join(ALGORITHMS),
+    )  # fmt: skip
+    hidden: int = setting(
+        32, _int(1), "width (feature channels) of the prior network (channels before 0.3)",
+        kind="int >= 1",
+    )  # fmt: skip
+    depth: int | None = setting(
+        None, _optional(_int(1)), "layers of the prior (None: the builder's default)",
+        kind="int >= 1 or None",
+    )  # fmt: skip
+    learn_stepsize: bool = setting(
+        True, _bool, "learn the unrolled step size", kind="bool"
+    )
+    condition_on_y: bool = setting(
+        False,
+        _bool,
+        "the prior also sees x_0 (where the task supports it)",
+        kind="bool",
+    )
+    noise_sigma: float = setting(
+        0.01, _float(0), "std of the Gaussian measurement noise", kind="float >= 0",
+        data=True,
+    )  # fmt: skip
+    attack_eps: float = setting(
+        0.5,
+        lambda v, name: check_number(v, name, low=0, strict=True, high=1e18),
+        "L2 budget of the evaluation attack and of adversarial training",
+        kind="0 < float <= 1e18",
+        mode="adversarial",
+    )
+    attack_relative: bool = setting(
+        False, _bool, "attack budget relative to ||y||", kind="bool", mode="adversarial"
+    )
+    train_attack_steps: int = setting(
+        5, _int(1), "PGD steps per batch in adversarial training", kind="int >= 1",
+        mode="adversarial",
+    )  # fmt: skip
+    eval_attack_steps: int = setting(
+        20, _int(1), "PGD steps of the evaluation attack", kind="int >= 1", stage="eval"
+    )
+    attack_step_size: float | None = setting(
+        None, _optional(_float(0, strict=True)),
+        "PGD step as a fraction of the budget (None: Madry's 2.5 / steps)",
+        kind="float > 0 or None", mode="adversarial",
+    )  # fmt: skip
+    curve_eps: list[float] | None = setting(
+        None, _budgets, "budgets of the PSNR-vs-eps curve (None: 0, 1/4, 1/2, 1, 2 x eps)",
+        kind="list of floats >= 0 or None", stage="eval",
+    )  # fmt: skip
+    gaussian_draws: int = setting(
+        32, _int(1), "random perturbations per test sample in the average-case condition",
+        kind="int >= 1", stage="eval",
+    )  # fmt: skip
+    jitter_sigma: float = setting(
+        0.1, _float(0), "sigma of sgd_jitter", kind="float >= 0", mode="sgd_jitter"
+    )
+    jitter_scale: str = setting(
+        "iterate", _choice(SCALES), "scale rule of sgd_jitter", kind=" | ".join(SCALES),
+        mode="sgd_jitter",
+    )  # fmt: skip
+    input_sigma: float = setting(
+        0.05, _float(0), "std of the noise added to y by input_jitter", kind="float >= 0",
+        mode="input_jitter",
+    )  # fmt: skip
+    epochs: int = setting(10, _int(1), "training epochs", kind="int >= 1")
+    batch_size: int = setting(8, _int(1), "batch size", kind="int >= 1")
+    lr: float = setting(
+        1e-3, _float(0, strict=True),
+        "Adam learning rate (cosine-annealed to zero over epochs)", kind="float > 0",
+    )  # fmt: skip
+    n_train: int = setting(64, _int(1), "training images", kind="int >= 1", data=True)
+    n_test: int = setting(16, _int(1), "test images", kind="int >= 1", data=True)
+    precision: str = setting(
+        "fp32", _choice(PRECISIONS),
+        "training precision (mixed precision through deepinv's Trainer; noise, attacks and "
+        "metrics stay in float32)", kind=" | ".join(PRECISIONS),
+    )  # fmt: skip
+    online_measurements: bool = setting(
+        True, _bool,
+        "fresh measurement noise every training batch (False: one fixed noisy measurement "
+        "per training image, drawn from the seed)", kind="bool",
+    )  # fmt: skip
+    threads: int | None = setting(
+        None, _optional(_int(1)),
+        "CPU threads for training and evaluation (None: torch's default)",
+        kind="int >= 1 or None",
+    )  # fmt: skip
+    channels_last: bool = setting(
+        True, _bool,
+        "convolutions in channels_last layout (the same function, other rounding)",
+        kind="bool",
+    )  # fmt: skip
+    compile_prior: bool = setting(
+        False, _bool, "compile the prior's layers with torch.compile (CNN priors only)",
+        kind="bool",
+    )  # fmt: skip
+    eval_batch_size: int | None = setting(
+        None, _optional(_int(1)), "batch size of the test loader (None: batch_size)",
+        kind="int >= 1 or None", stage="eval",
+    )  # fmt: skip
     options: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -232,11 +314,9 @@ class TaskConfig:
             raise ValueError(
                 f"preset must be one of {', '.join(PRESET_NAMES)}; got {self.preset!r}"
             )
-        for key, check in _CHECKS.items():
-            value = check(getattr(self, key), key)
+        for key, meta in SETTINGS.items():
+            value = meta["check"](getattr(self, key), key)
             object.__setattr__(self, key, value)
-        if self.data_root is not None:
-            object.__setattr__(self, "data_root", str(Path(self.data_root).resolve()))
         object.__setattr__(self, "options", dict(self.options))
 
     @classmethod
@@ -251,10 +331,12 @@ class TaskConfig:
     def replace(self, **changes) -> TaskConfig:
         r"""A copy with some settings changed (checked again); task options by their names too.
 
-        :param changes: settings.
+        :param changes: settings (former names, e.g. ``n_iter``, are accepted with a
+            :class:`DeprecationWarning`).
         :return: a new :class:`TaskConfig`.
         :raises ValueError: an unknown setting or a bad value.
         """
+        changes = renamed_settings(changes)
         fields = {f.name for f in dataclasses.fields(self)}
         options = dict(self.options)
         plain = {}
@@ -281,6 +363,94 @@ class TaskConfig:
         for k, v in self.options.items():
             out[k] = list(v) if isinstance(v, tuple) else v
         return out
+
+
+#: ``{name: the declaration's metadata}`` of every task setting, in declaration order.
+SETTINGS: dict[str, dict] = {
+    f.name: dict(
+        f.metadata, default=f.default if f.default is not dataclasses.MISSING else None
+    )
+    for f in dataclasses.fields(TaskConfig)
+    if "check" in f.metadata
+}
+#: settings read by evaluation only: a trained run is reused when they change
+EVAL_ONLY = frozenset(k for k, m in SETTINGS.items() if m["stage"] == "eval")
+#: settings that never change the trained weights: where it runs, where the data lies
+PLACE_ONLY = frozenset(k for k, m in SETTINGS.items() if m["stage"] == "place")
+#: settings that only one perturbing mode reads
+MODE_ONLY = {k: m["mode"] for k, m in SETTINGS.items() if m["mode"]}
+#: settings whose change rebuilds the data
+DATA_SETTINGS = frozenset(k for k, m in SETTINGS.items() if m["data"])
+#: former names of settings, accepted with a deprecation warning (saved settings, ``--set``)
+RENAMED = {"n_iter": "max_iter", "channels": "hidden"}
+
+
+def renamed_settings(settings: dict) -> dict:
+    r"""``settings`` with former names (:data:`RENAMED`) replaced by today's, with a
+    :class:`DeprecationWarning` for each.
+
+    :param dict settings: settings by name.
+    :return: a new dict.
+    :raises ValueError: a setting given under both names.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     renamed_settings({"n_iter": 3, "epochs": 2})
+    {'max_iter': 3, 'epochs': 2}
+    """
+    import warnings
+
+    out = {}
+    for key, value in settings.items():
+        if key in RENAMED:
+            new = RENAMED[key]
+            if new in settings:
+                raise ValueError(
+                    f"{key} and {new} are the same setting: give {new} only"
+                )
+            warnings.warn(
+                f"task setting {key!r} is now {new!r} (the old name works for now)",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            key = new
+        out[key] = value
+    return out
+
+
+def settings_help() -> str:
+    r"""One line per task setting (name, type and range, what it is, who reads it), derived from
+    the declarations: the command line prints it after ``--help``.
+
+    :return: the text.
+    """
+    lines = []
+    for name, m in SETTINGS.items():
+        reads = {"eval": "evaluation", "place": "placement"}.get(m["stage"], "training")
+        if m["mode"]:
+            reads = f"training in {m['mode']} only"
+            if name.startswith("attack_") and name != "attack_step_size":
+                reads += ", and evaluation"
+        lines.append(f"  {name} ({m['kind']}; {reads}): {m['help']}")
+    return "\n".join(lines)
+
+
+def _config_docstring() -> str:
+    params = []
+    for name, m in SETTINGS.items():
+        reads = STAGES[m["stage"]]
+        if m["mode"]:
+            reads += f", by ``{m['mode']}`` only"
+        params.append(
+            f"    :param {name}: {m['help']} ({m['kind']}; default ``{m['default']!r}``; {reads})."
+        )
+    doc = TaskConfig.__doc__
+    anchor = "    :param dict options:"
+    return doc.replace(anchor, "\n".join(params) + "\n" + anchor)
+
+
+TaskConfig.__doc__ = _config_docstring()
 
 
 def _check_option(key: str, value, default):
@@ -366,9 +536,7 @@ class TaskSpec:
     metrics: Callable
     options: dict = field(default_factory=dict)
     oracle: Callable | None = None
-    data_settings: frozenset = frozenset(
-        {"img_size", "n_train", "n_test", "noise_sigma", "seed", "device", "data_root"}
-    )
+    data_settings: frozenset = DATA_SETTINGS
 
     def __post_init__(self):
         missing = set(PRESET_NAMES) - set(self.presets)
@@ -387,6 +555,7 @@ class TaskSpec:
             raise ValueError(
                 f"preset must be one of {', '.join(PRESET_NAMES)}; got {preset!r}"
             )
+        overrides = renamed_settings(overrides)
         allowed = set(TaskConfig.setting_names()) | set(self.options)
         unknown = set(overrides) - allowed
         if unknown:
@@ -445,9 +614,11 @@ class Task:
     model factory.
 
     Build it with :func:`deepinv_jitter.experiments.tasks.get_task`; change settings with
-    :meth:`replace`. Settings read as attributes (``task.epochs``, ``task.jitter_sigma``, task
-    options by name). The physics and data are built once; :meth:`build_model` gives a fresh,
-    seeded network each call, so every training mode starts from the same weights.
+    :meth:`replace`. Its settings are ``task.config`` (a :class:`TaskConfig`, plain attributes:
+    ``task.config.epochs``), task options ``task.option(name)``; ``name``, ``preset``, ``seed``
+    and ``device`` are also properties of the task. The physics and data are built once;
+    :meth:`build_model` gives a fresh, seeded network each call, so every training mode starts
+    from the same weights.
 
     :param TaskSpec spec: the task's module.
     :param TaskConfig config: the settings.
@@ -455,7 +626,7 @@ class Task:
 
     >>> from deepinv_jitter.experiments.tasks import get_task
     >>> task = get_task("seismic", "smoke")
-    >>> task.img_size, task.preset, task.replace(jitter_sigma=0.2).jitter_sigma
+    >>> task.config.img_size, task.preset, task.replace(jitter_sigma=0.2).config.jitter_sigma
     ((64, 64), 'smoke', 0.2)
     """
 
@@ -466,19 +637,35 @@ class Task:
         self.config = config
         self._data = data if data is not None else spec.build_data(config)
 
-    def __getattr__(self, key):
-        # settings (and task options) read as attributes; only called for names not found normally
-        if key.startswith("_") or key in ("spec", "config"):
-            raise AttributeError(key)
-        config = self.__dict__.get("config")
-        if config is not None:
-            if key in config.options:
-                return config.options[key]
-            if hasattr(config, key):
-                return getattr(config, key)
-        raise AttributeError(
-            f"{type(self).__name__} has no attribute or setting {key!r}"
-        )
+    # the identity of the task, read often; every other setting is read from ``config``
+    @property
+    def name(self) -> str:
+        r"""The task's registry name."""
+        return self.config.name
+
+    @property
+    def preset(self) -> str:
+        r"""The preset."""
+        return self.config.preset
+
+    @property
+    def seed(self) -> int:
+        r"""The seed of the data, the weights and the training order."""
+        return self.config.seed
+
+    @property
+    def device(self) -> str:
+        r"""Where the task runs."""
+        return self.config.device
+
+    def option(self, key: str):
+        r"""A task-specific setting (declared by the task's :class:`TaskSpec`).
+
+        :param str key: its name.
+        :return: its value.
+        :raises KeyError: a name the task does not declare.
+        """
+        return self.config.options[key]
 
     def __repr__(self) -> str:
         return f"Task({self.name!r}, preset={self.preset!r}, seed={self.seed}, data={self.data!r})"
@@ -549,10 +736,10 @@ class Task:
             torch.manual_seed(self.seed)
             model = self.spec.build_model(self.config, self.physics)
         model = model.to(self.device)
-        if self.channels_last:
+        if self.config.channels_last:
             # 4-D weights only: convolutions then run on NHWC feature maps
             model = model.to(memory_format=torch.channels_last)
-        if self.compile_prior:
+        if self.config.compile_prior:
             from ...models import compile_priors
 
             compile_priors(model)
@@ -580,12 +767,12 @@ class Task:
         """
         data = (
             self.train_dataset
-            if self.online_measurements
+            if self.config.online_measurements
             else self.fixed_measurements()
         )
         g = torch.Generator().manual_seed(self.seed)
         return torch.utils.data.DataLoader(
-            data, batch_size=self.batch_size, shuffle=True, generator=g
+            data, batch_size=self.config.batch_size, shuffle=True, generator=g
         )
 
     def fixed_measurements(self) -> torch.utils.data.Dataset:
@@ -612,7 +799,7 @@ class Task:
 
         :return: a dataloader of ``x``.
         """
-        size = self.eval_batch_size or self.batch_size
+        size = self.config.eval_batch_size or self.config.batch_size
         return torch.utils.data.DataLoader(
             self.test_dataset, batch_size=size, shuffle=False
         )
@@ -625,13 +812,13 @@ class Task:
         """
         return dict(
             training_mode=check_mode(mode),
-            jitter_sigma=self.jitter_sigma,
-            jitter_scale=self.jitter_scale,
-            input_sigma=self.input_sigma,
-            attack_eps=self.attack_eps,
-            attack_steps=self.train_attack_steps,
-            attack_step_size=self.attack_step_size,
-            attack_relative=self.attack_relative,
+            jitter_sigma=self.config.jitter_sigma,
+            jitter_scale=self.config.jitter_scale,
+            input_sigma=self.config.input_sigma,
+            attack_eps=self.config.attack_eps,
+            attack_steps=self.config.train_attack_steps,
+            attack_step_size=self.config.attack_step_size,
+            attack_relative=self.config.attack_relative,
         )
 
     def settings(self) -> dict:
@@ -649,6 +836,7 @@ class Task:
         :return: a new :class:`Task`.
         :raises ValueError: an unknown setting or a bad value.
         """
+        changes = renamed_settings(changes)
         config = self.config.replace(**changes)
         rebuild = set(changes) & (set(self.spec.data_settings) | set(config.options))
         return Task(self.spec, config, None if rebuild else self._data)

@@ -40,8 +40,8 @@ DEFAULTS = dict(
     learn_stepsize=False,
     online_measurements=False,
     img_size=(8, 8),
-    n_iter=5,
-    channels=128,
+    max_iter=5,
+    hidden=128,
     lr=1e-2,
     train_attack_steps=5,
     eval_attack_steps=10,
@@ -161,14 +161,14 @@ def build_model(config, physics) -> torch.nn.Module:
     if prior == "linear":
         denoiser = LinearDenoiser(h * w)
     elif prior == "mlp":
-        denoiser = MLPDenoiser(h * w, hidden=config.channels)
+        denoiser = MLPDenoiser(h * w, hidden=config.hidden)
     else:
         raise ValueError(f"prior must be 'linear' or 'mlp', got {prior!r}")
     return build_unrolled(
         physics,
         prior=denoiser,
         algorithm=config.algorithm,
-        n_iter=config.n_iter,
+        max_iter=config.max_iter,
         stepsize=config.options["stepsize"],
         learn_stepsize=config.learn_stepsize,
     )
@@ -197,8 +197,10 @@ def oracle(task) -> dict:
     from ...robustness.evaluate import evaluate_robustness
 
     model = signal_model(task.config)
-    s = task.noise_sigma
-    closed = model.oracle_conditions(s, task.attack_eps, task.options["ood_angle"])
+    s = task.config.noise_sigma
+    closed = model.oracle_conditions(
+        s, task.config.attack_eps, task.options["ood_angle"]
+    )
 
     def no_attack(net, physics, x, y, eps, **kw):
         return torch.zeros_like(y)
@@ -208,7 +210,7 @@ def oracle(task) -> dict:
             reconstructor.to(task.device),
             task.physics,
             task.test_loader(),
-            eps=task.attack_eps,
+            eps=task.config.attack_eps,
             ood_edit=task.ood_edit,
             metrics=task.metrics(),
             attack=no_attack,
@@ -217,7 +219,7 @@ def oracle(task) -> dict:
             seed=task.seed,
         ).conditions
 
-    clean = measured(MMSEReconstructor(model, s), task.gaussian_draws)
+    clean = measured(MMSEReconstructor(model, s), task.config.gaussian_draws)
     # only its "ood" condition is read: no average-case draws
     shifted = measured(MMSEReconstructor(task.ood_edit.shifted, s), 1)
     out = {}
