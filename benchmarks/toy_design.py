@@ -2,7 +2,7 @@ r"""Design measurement for the denoising toy: training modes against the exact o
 
 Trains the unrolled GD network (deepinv's ``GD(unfold=True)`` with a RED prior, built by
 :func:`deepinv_jitter.models.build_unrolled`) on signals from
-:class:`deepinv_jitter.datasets.toy.GaussianSubspaceModel` with
+:class:`deepinv_jitter.datasets.gaussian_subspace.GaussianSubspaceModel` with
 :class:`deepinv_jitter.JitterTrainer`, one training mode at a time (``mse``,
 ``sgd_jitter``, ``input_jitter``, ``adversarial``), for several training-set sizes and
 seeds, and prints, per size, the mean over seeds of
@@ -64,11 +64,11 @@ import deepinv as dinv
 import torch
 
 from deepinv_jitter import JitterTrainer
-from deepinv_jitter.datasets.toy import (
+from deepinv_jitter.datasets.gaussian_subspace import (
     GaussianSubspaceModel,
     MMSEReconstructor,
-    ToySignalDataset,
 )
+from deepinv_jitter.datasets.toy import ToySignalDataset
 from deepinv_jitter.models import build_unrolled
 from deepinv_jitter.models.linear import LinearDenoiser, MLPDenoiser
 from deepinv_jitter.robustness import gaussian_perturbation

@@ -1,4 +1,4 @@
-r"""Argument checks shared by the library: numbers that must be finite, and the ``rng`` alias.
+r"""Argument checks shared by the library: numbers that must be finite, and ``rng`` arguments.
 
 Every public function and class of the package checks its numeric settings with
 :func:`check_number`, so a bad value (a string, a bool, NaN, infinity, out of range) gets the
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 
 import torch
 
@@ -78,30 +77,17 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
-def resolve_rng(
-    rng: torch.Generator | None,
-    generator: torch.Generator | None,
-    where: str,
-    allow_seed: bool = False,
+def check_rng(
+    rng, where: str, allow_seed: bool = False
 ) -> torch.Generator | int | None:
-    r"""The generator to use, given the ``rng`` argument and the deprecated ``generator`` alias.
+    r"""Check an ``rng`` argument (deepinv's name for a random generator).
 
-    :param torch.Generator, None rng: the generator passed as ``rng``.
-    :param torch.Generator, None generator: the generator passed as ``generator`` (deprecated).
+    :param rng: the value passed as ``rng``.
     :param str where: the function's name, for messages.
     :param bool allow_seed: also accept an integer seed (returned as is).
     :return: the generator, the seed, or ``None``.
-    :raises TypeError: both given, or a value that is not a :class:`torch.Generator`.
+    :raises TypeError: a value that is not a :class:`torch.Generator` (or a seed, if allowed).
     """
-    if generator is not None:
-        warnings.warn(
-            f"{where}: the argument 'generator' is deprecated, use 'rng' (deepinv's name)",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        if rng is not None:
-            raise TypeError(f"{where}: pass rng or generator, not both")
-        rng = generator
     seed_ok = (
         allow_seed and isinstance(rng, numbers.Integral) and not isinstance(rng, bool)
     )
@@ -111,5 +97,5 @@ def resolve_rng(
             if allow_seed
             else "a torch.Generator or None"
         )
-        raise TypeError(f"rng must be {kinds}, got {type(rng).__name__}")
+        raise TypeError(f"{where}: rng must be {kinds}, got {type(rng).__name__}")
     return rng

@@ -44,7 +44,7 @@ MODULES = [
     "deepinv_jitter.training.perturbations",
     "deepinv_jitter.training.trainer",
     "deepinv_jitter.training.data_parallel",
-    "deepinv_jitter.training.distributed",
+    "deepinv_jitter.training.data_parallel.process_group",
     "deepinv_jitter.robustness",
     "deepinv_jitter.robustness.attacks",
     "deepinv_jitter.robustness.evaluate",
@@ -71,7 +71,8 @@ MODULES = [
 ]
 # modules being added to the package: covered once their file exists
 for _after, _module in [
-    ("deepinv_jitter.datasets.mri", "deepinv_jitter.datasets.toy"),
+    ("deepinv_jitter.datasets.mri", "deepinv_jitter.datasets.gaussian_subspace"),
+    ("deepinv_jitter.datasets.gaussian_subspace", "deepinv_jitter.datasets.toy"),
     ("deepinv_jitter.models", "deepinv_jitter.models.linear"),
     ("deepinv_jitter.experiments.presets", "deepinv_jitter.experiments.arguments"),
 ]:

@@ -51,7 +51,7 @@ def test_check_number_is_the_one_numeric_check():
     import pytest
 
     from deepinv_jitter._checks import check_number
-    from deepinv_jitter.datasets.toy import GaussianSubspaceModel
+    from deepinv_jitter.datasets.gaussian_subspace import GaussianSubspaceModel
     from deepinv_jitter.models import LinearDenoiser
 
     assert check_number(np.int64(3), "n", low=1, integer=True) == 3

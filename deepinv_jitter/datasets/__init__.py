@@ -5,9 +5,10 @@ Every dataset returns ground truth ``x`` only, so deepinv's ``Trainer(online_mea
 :func:`deepinv.datasets.generate_dataset` both work with it.
 """
 
+from .gaussian_subspace import GaussianSubspaceModel, MMSEReconstructor
 from .mri import EmbeddedMRIDataset, FastMRISingleCoilDataset
 from .seismic import SegyDataset, SyntheticSeismicDataset
-from .toy import GaussianSubspaceModel, MMSEReconstructor, ToySignalDataset
+from .toy import ToySignalDataset
 
 __all__ = [
     "SyntheticSeismicDataset",

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from deepinv.datasets import ImageDataset
 
 from .._checks import positive_int as _positive_int
 
@@ -255,7 +255,7 @@ def _round_up(value: float) -> float:
     return math.ceil(value / step * (1 - 1e-12)) * step
 
 
-class SegyDataset(Dataset):
+class SegyDataset(ImageDataset):
     r"""Patches of post-stack seismic sections read from a SEG-Y file with ``segyio``.
 
     **Reading.** The byte order is detected (the one in which the binary header's data sample

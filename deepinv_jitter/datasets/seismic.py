@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from deepinv.datasets import ImageDataset
 
 from .._checks import positive_int as _positive_int
 from .segy import SegyDataset
@@ -32,7 +32,7 @@ def _smooth_curve(rng: np.random.Generator, n: int, n_modes: int = 3) -> np.ndar
     return curve / max(np.abs(curve).max(), 1e-12)
 
 
-class SyntheticSeismicDataset(Dataset):
+class SyntheticSeismicDataset(ImageDataset):
     r"""Synthetic post-stack reflectivity sections from random layered earth models (offline).
 
     Each item is built from its own generator seeded by ``(seed, index)``, so item ``i`` is the same on

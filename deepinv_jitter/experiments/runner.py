@@ -22,7 +22,7 @@ import torch
 from ..robustness.evaluate import RobustnessReport, evaluate_robustness
 from ..selection import recommend_sigma
 from ..training import TRAINING_MODES
-from ..training.distributed import barrier, is_main_process
+from ..training.data_parallel.process_group import barrier, is_main_process
 from .checkpoints import (
     FINAL,
     LAST,

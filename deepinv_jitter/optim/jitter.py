@@ -95,7 +95,7 @@ from deepinv.optim.optim_iterators import (
     PGDIteration,
 )
 
-from .._checks import check_number, resolve_rng
+from .._checks import check_number, check_rng
 
 __all__ = [
     "SCALES",
@@ -190,7 +190,6 @@ def jitter_noise(
     stepsize=1.0,
     rng: torch.Generator | None = None,
     *,
-    generator: torch.Generator | None = None,
     draw: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""The noise rule: the perturbation :math:`e_k` that jittering subtracts from the data step's output.
@@ -212,7 +211,6 @@ def jitter_noise(
     :param float, torch.Tensor stepsize: step size :math:`\gamma`.
     :param torch.Generator rng: optional generator for reproducible noise (it may live on another
         device than ``u``; the noise is drawn on the generator's device and moved).
-    :param torch.Generator generator: deprecated alias of ``rng``.
     :param torch.Tensor draw: a standard normal draw of ``u``'s shape to use instead of a fresh
         one (:func:`shared_noise` replays draws this way).
     :return: (:class:`torch.Tensor`) :math:`e_k`, same shape, dtype and device as ``u``.
@@ -225,7 +223,7 @@ def jitter_noise(
     >>> bool(torch.equal(e1, e2)), e1.shape
     (True, torch.Size([2, 1, 8, 8]))
     """
-    rng = resolve_rng(rng, generator, "jitter_noise")
+    rng = check_rng(rng, "jitter_noise")
     # computed in at least float32 (also under a bf16/fp16 autocast), then cast to u's dtype
     work = torch.promote_types(u.dtype, torch.float32)
     std = jitter_std(
@@ -301,7 +299,7 @@ class IterateNoise(torch.nn.Module):
         _check_sigma_scale(sigma, scale)
         self.sigma = float(sigma)
         self.scale = scale
-        self.rng = resolve_rng(rng, None, "IterateNoise")
+        self.rng = check_rng(rng, "IterateNoise")
         self._replay: list | None = (
             None  # draws shared by the passes of a shared_noise block
         )
@@ -422,11 +420,9 @@ class _WithHook:
         sigma: float = 0.0,
         scale: str = "iterate",
         rng: torch.Generator | None = None,
-        *,
-        generator: torch.Generator | None = None,
         **kwargs,
     ):
-        rng = resolve_rng(rng, generator, type(self).__name__)
+        rng = check_rng(rng, type(self).__name__)
         noise = IterateNoise(sigma, scale, rng)  # checks sigma and scale first
         super().__init__(**kwargs)
         _attach(self, noise)
@@ -483,7 +479,6 @@ class JitterGDIteration(_WithHook, GDIteration):
     :param float sigma: noise level :math:`\sigma \geq 0` (attribute, settable). Default 0.
     :param str scale: ``"iterate"`` (default), ``"relative"`` or ``"absolute"``.
     :param torch.Generator rng: optional generator for reproducible noise.
-    :param torch.Generator generator: deprecated alias of ``rng``.
     :param kwargs: passed to :class:`deepinv.optim.optim_iterators.GDIteration`.
     :raises ValueError: if ``sigma < 0`` or ``scale`` is unknown.
     :raises TypeError: if ``rng`` is not a :class:`torch.Generator`.
@@ -518,7 +513,6 @@ class JitterPGDIteration(_WithHook, PGDIteration):
     :param float sigma: noise level :math:`\sigma \geq 0` (attribute, settable). Default 0.
     :param str scale: ``"iterate"`` (default), ``"relative"`` or ``"absolute"``.
     :param torch.Generator rng: optional generator for reproducible noise.
-    :param torch.Generator generator: deprecated alias of ``rng``.
     :param kwargs: passed to :class:`deepinv.optim.optim_iterators.PGDIteration` (``g_first``, ...).
     :raises ValueError: if ``sigma < 0`` or ``scale`` is unknown.
     :raises TypeError: if ``rng`` is not a :class:`torch.Generator`.
@@ -553,8 +547,6 @@ def jitterize(
     sigma: float | None = None,
     scale: str | None = None,
     rng: torch.Generator | None = None,
-    *,
-    generator: torch.Generator | None = None,
 ) -> torch.nn.Module:
     r"""Attach the SGD-jittering hook to every deepinv unfolded algorithm inside ``model``, in place.
 
@@ -571,7 +563,6 @@ def jitterize(
     :param float sigma: noise level to set (``None``: keep, 0 for a fresh hook).
     :param str scale: scale rule to set (``None``: keep, ``"iterate"`` for a fresh hook).
     :param torch.Generator rng: generator to set (``None``: keep).
-    :param torch.Generator generator: deprecated alias of ``rng``.
     :return: ``model`` (the same object).
     :raises TypeError: if ``model`` is not a module, contains no ``BaseOptim``, or contains an
         algorithm without a data-step / prior-step split (MD, PMD, MLEM, OSEM, BSREM, BlindRL,
@@ -588,7 +579,7 @@ def jitterize(
     >>> type(model.fixed_point.iterator).__name__, model.fixed_point.iterator.iterate_noise.sigma
     ('HQSIteration', 0.1)
     """
-    rng = resolve_rng(rng, generator, "jitterize")
+    rng = check_rng(rng, "jitterize")
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if sigma is not None or scale is not None:

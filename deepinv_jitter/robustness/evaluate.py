@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from .._checks import check_number, resolve_rng
+from .._checks import check_number, check_rng
 from .attacks import measurement_mask
 from .metrics import MagnitudePSNR, MagnitudeSSIM
 
@@ -207,7 +207,6 @@ def gaussian_perturbation(
     :param bool relative: scale the budget by each sample's measurement norm.
     :param torch.Tensor, None mask: optional sampling mask broadcastable to ``y``.
     :param torch.Generator, None rng: random generator (reproducible draws).
-    :param torch.Generator, None generator: deprecated alias of ``rng``.
     :return: ``delta`` with the shape of ``y``.
     :raises ValueError: if ``eps`` is negative or not finite.
 
@@ -216,7 +215,7 @@ def gaussian_perturbation(
     >>> torch.allclose(d.flatten(1).norm(dim=1), torch.tensor([0.5, 0.5]))
     True
     """
-    generator = resolve_rng(rng, generator, "gaussian_perturbation")
+    generator = check_rng(rng, "gaussian_perturbation")
     check_number(eps, "eps", low=0)
     g = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
     if mask is not None:

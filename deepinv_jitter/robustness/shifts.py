@@ -4,7 +4,7 @@ Each edit is a pure function of a batch ``x`` (and a seed or ``torch.Generator``
 tensor; the input is never modified in place.
 """
 
-from .._checks import resolve_rng
+from .._checks import check_rng
 
 # --- seismic: a flat segment of fixed amplitude (seismic issue) -----------------------------------
 
@@ -19,8 +19,6 @@ def add_flat_segment(
     seed: int | None = None,
     rng=None,
     return_mask: bool = False,
-    *,
-    generator=None,
 ):
     r"""Insert a short horizontal segment of fixed amplitude into each seismic section.
 
@@ -68,7 +66,7 @@ def add_flat_segment(
         raise ValueError(
             f"x must have shape (..., T, N) with T, N >= 1, got shape {tuple(x.shape)}"
         )
-    generator = resolve_rng(rng, generator, "add_flat_segment")
+    generator = check_rng(rng, "add_flat_segment")
     if seed is not None and generator is not None:
         raise ValueError("give either seed or rng, not both")
     T, N = x.shape[-2:]
@@ -141,8 +139,6 @@ def add_lesion(
     edge: float = 0.25,
     threshold: float = 0.1,
     return_mask: bool = False,
-    *,
-    generator=None,
 ):
     r"""Insert one small bright elliptical lesion with a soft edge into each MRI image.
 
@@ -168,7 +164,6 @@ def add_lesion(
     :param float radius: semi-major axis as a fraction of ``min(H, W)``, in (0, 0.5].
     :param float intensity: peak added magnitude, as a fraction of each image's maximum magnitude (>= 0).
     :param torch.Generator, int, None rng: random generator, or an int seed (``None``: torch's global RNG).
-    :param generator: deprecated alias of ``rng``.
     :param tuple[float, float] center: optional fixed centre ``(row, col)`` as fractions of ``(H, W)``.
     :param tuple[float, float] aspect: range of the minor/major axis ratio, ``0 < low <= high <= 1``.
     :param float edge: width of the soft edge as a fraction of the radius (> 0).
@@ -234,7 +229,7 @@ def add_lesion(
         raise ValueError(
             f"center must be None or (row, col) fractions in [0, 1], got {center!r}."
         )
-    generator = resolve_rng(rng, generator, "add_lesion", allow_seed=True)
+    generator = check_rng(rng, "add_lesion", allow_seed=True)
     if generator is not None and not isinstance(generator, torch.Generator):
         generator = torch.Generator().manual_seed(int(generator))  # an int seed
 

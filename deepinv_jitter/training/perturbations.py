@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._checks import check_number, resolve_rng
+from .._checks import check_number, check_rng
 from ..optim.jitter import SCALES, jitterize
 from ..robustness.attacks import pgd_attack
 
@@ -70,7 +70,7 @@ class TrainingPerturbation:
     draws: bool = False
 
     def __init__(self, rng: torch.Generator | None = None):
-        self.rng = resolve_rng(rng, None, type(self).__name__)
+        self.rng = check_rng(rng, type(self).__name__)
 
     def settings(self) -> dict:
         r"""The perturbation's settings as plain values.

@@ -6,14 +6,14 @@ import deepinv as dinv
 import pytest
 import torch
 
-from deepinv_jitter.datasets.toy import (
+from deepinv_jitter.datasets.gaussian_subspace import (
     DEFAULT_NOISE_SIGMA,
     GaussianSubspaceModel,
     MMSEReconstructor,
     SubspaceShift,
-    ToySignalDataset,
     mse_to_psnr,
 )
+from deepinv_jitter.datasets.toy import ToySignalDataset
 from deepinv_jitter.models import build_unrolled
 from deepinv_jitter.models.linear import LinearDenoiser
 
@@ -309,7 +309,10 @@ def test_oracle_psnr_with_a_perturbation_is_the_wiener_filter_for_the_total_vari
 def test_sizes_above_the_documented_maxima_are_refused_before_allocating():
     # Planted fault: n_samples = 10**9 was accepted (the fixed training pairs then grew memory
     # without bound), and n = 10**10 went to torch.randn(n, k).
-    from deepinv_jitter.datasets.toy import MAX_DATASET_VALUES, MAX_SIGNAL_DIM
+    from deepinv_jitter.datasets.gaussian_subspace import (
+        MAX_DATASET_VALUES,
+        MAX_SIGNAL_DIM,
+    )
 
     assert MAX_SIGNAL_DIM == 4096 and MAX_DATASET_VALUES == 2**26
     with pytest.raises(

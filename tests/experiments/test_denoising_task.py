@@ -6,7 +6,7 @@ import math
 import pytest
 
 from deepinv_jitter.cli import main
-from deepinv_jitter.datasets.toy import MMSEReconstructor
+from deepinv_jitter.datasets.gaussian_subspace import MMSEReconstructor
 from deepinv_jitter.experiments.tasks import get_task
 from deepinv_jitter.experiments.tasks.denoising import signal_model
 

@@ -530,18 +530,15 @@ def test_the_noise_generator_advances_across_iterations_and_calls():
             assert not torch.allclose(seen[i], seen[j]), (i, j)
 
 
-def test_generator_is_a_deprecated_alias_of_rng():
+def test_rng_is_the_only_name_of_the_generator():
+    # the former alias "generator" was never released: it is an unknown argument
     u = torch.ones(1, 1, 4, 4)
-    with pytest.warns(DeprecationWarning, match="rng"):
-        old = jitter_noise(u, 0.1, generator=torch.Generator().manual_seed(2))
-    assert torch.equal(old, jitter_noise(u, 0.1, rng=torch.Generator().manual_seed(2)))
-    with pytest.warns(DeprecationWarning):
-        it = JitterGDIteration(sigma=0.1, generator=torch.Generator())
-    assert isinstance(it.rng, torch.Generator)
-    with pytest.raises(TypeError, match="not both"), pytest.warns(DeprecationWarning):
-        jitterize(
-            build(ALGORITHMS[0]), rng=torch.Generator(), generator=torch.Generator()
-        )
+    with pytest.raises(TypeError, match="generator"):
+        jitter_noise(u, 0.1, generator=torch.Generator())
+    with pytest.raises(TypeError, match="generator"):
+        jitterize(build(ALGORITHMS[0]), generator=torch.Generator())
+    with pytest.raises(TypeError, match="rng must be a torch.Generator"):
+        jitterize(build(ALGORITHMS[0]), rng=3)
 
 
 @pytest.mark.parametrize("scale", ["iterate", "relative"])

@@ -24,7 +24,8 @@ import pytest
 import torch
 
 from deepinv_jitter import jitterize
-from deepinv_jitter.datasets.toy import GaussianSubspaceModel, ToySignalDataset
+from deepinv_jitter.datasets.gaussian_subspace import GaussianSubspaceModel
+from deepinv_jitter.datasets.toy import ToySignalDataset
 from deepinv_jitter.models import build_unrolled
 from deepinv_jitter.models.linear import LinearDenoiser, MLPDenoiser
 from deepinv_jitter.robustness import gaussian_perturbation

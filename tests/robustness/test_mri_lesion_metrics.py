@@ -151,8 +151,8 @@ def test_metric_bad_shape():
         MagnitudeSSIM()(torch.zeros(1, 2, 8, 8), torch.zeros(8, 8))
 
 
-def test_generator_is_a_deprecated_alias_of_rng():
+def test_rng_takes_a_seed_and_generator_is_not_a_name():
     x = _phantom()
-    with pytest.warns(DeprecationWarning, match="rng"):
-        old = add_lesion(x, generator=3)
-    assert torch.equal(old, add_lesion(x, rng=3))
+    assert torch.equal(add_lesion(x, rng=3), add_lesion(x, rng=3))
+    with pytest.raises(TypeError, match="generator"):
+        add_lesion(x, generator=3)

@@ -271,7 +271,7 @@ def test_cli_train_under_torchrun(tmp_path):
 
 
 def test_shards_partition_and_reshuffle():
-    from deepinv_jitter.training.distributed import (
+    from deepinv_jitter.training.data_parallel.process_group import (
         EpochDistributedSampler,
         shard_dataloader,
     )
@@ -303,7 +303,10 @@ def test_shards_partition_and_reshuffle():
 
 
 def test_single_process_is_not_distributed():
-    from deepinv_jitter.training.distributed import init_distributed, rank_device
+    from deepinv_jitter.training.data_parallel.process_group import (
+        init_distributed,
+        rank_device,
+    )
 
     assert not init_distributed("cpu")
     assert rank_device("cpu") == torch.device("cpu")

@@ -2,7 +2,7 @@ r"""The ``denoising`` task: the paper's toy problem, where the theory's claims c
 against an exact oracle.
 
 Signals from a Gaussian model on a random :math:`k`-dimensional subspace of
-:math:`\mathbb{R}^n` (:class:`deepinv_jitter.datasets.toy.GaussianSubspaceModel`, the subspace
+:math:`\mathbb{R}^n` (:class:`deepinv_jitter.datasets.gaussian_subspace.GaussianSubspaceModel`, the subspace
 drawn from the run's seed; :math:`n = 64`, :math:`k = 8` by default, shaped ``(1, 8, 8)``),
 deepinv's ``Denoising`` physics with Gaussian noise (std 0.2: the noisy input has PSNR 13.98 dB,
 the oracle 23.58 dB), trained on a few *fixed* noisy pairs (``online_measurements=False``: the
@@ -11,7 +11,7 @@ behaves as a much larger one). The network is an unrolled GD whose prior is a le
 (``prior="linear"``, the case the theory treats exactly) or a small residual MLP
 (``prior="mlp"``), with a fixed step. OOD: the subspace rotated part-way, every principal angle
 ``ood_angle`` (:math:`\pi/6`), the latent coordinates kept
-(:class:`deepinv_jitter.datasets.toy.SubspaceShift`). PSNR uses the fixed peak 1 (four signal
+(:class:`deepinv_jitter.datasets.gaussian_subspace.SubspaceShift`). PSNR uses the fixed peak 1 (four signal
 standard deviations).
 
 The oracle is the linear MMSE (Wiener) estimator, Bayes-optimal for a Gaussian model:
@@ -68,10 +68,10 @@ def signal_model(config):
     r"""The task's Gaussian signal model (the subspace drawn from the run's seed).
 
     :param deepinv_jitter.experiments.tasks.TaskConfig config: the settings.
-    :return: a :class:`~deepinv_jitter.datasets.toy.GaussianSubspaceModel`.
+    :return: a :class:`~deepinv_jitter.datasets.gaussian_subspace.GaussianSubspaceModel`.
     :raises ValueError: a subspace dimension above the signal dimension.
     """
-    from ...datasets.toy import GaussianSubspaceModel
+    from ...datasets.gaussian_subspace import GaussianSubspaceModel
 
     h, w = config.img_size
     return GaussianSubspaceModel(
@@ -87,15 +87,15 @@ def check_sizes(config) -> None:
     r"""Check the toy's sizes against its documented maxima, before anything is allocated.
 
     The signal dimension ``H * W`` (``img_size``) is at most
-    :data:`~deepinv_jitter.datasets.toy.MAX_SIGNAL_DIM` (4096: the Wiener matrix and the linear
+    :data:`~deepinv_jitter.datasets.gaussian_subspace.MAX_SIGNAL_DIM` (4096: the Wiener matrix and the linear
     prior are :math:`n \times n`), and ``n_train`` and ``n_test`` times ``H * W`` at most
-    :data:`~deepinv_jitter.datasets.toy.MAX_DATASET_VALUES` (:math:`2^{26}`: 1,048,576 signals
+    :data:`~deepinv_jitter.datasets.gaussian_subspace.MAX_DATASET_VALUES` (:math:`2^{26}`: 1,048,576 signals
     of 8 x 8; the fixed training pairs are held in memory).
 
     :param deepinv_jitter.experiments.tasks.TaskConfig config: the settings.
     :raises ValueError: naming the setting, its maximum and the value.
     """
-    from ...datasets.toy import MAX_DATASET_VALUES, MAX_SIGNAL_DIM
+    from ...datasets.gaussian_subspace import MAX_DATASET_VALUES, MAX_SIGNAL_DIM
 
     h, w = config.img_size
     if h * w > MAX_SIGNAL_DIM:
@@ -193,7 +193,7 @@ def oracle(task) -> dict:
     :param deepinv_jitter.experiments.tasks.Task task: the task.
     :return: ``{"in_distribution": {...}, "gaussian": {...}, "ood": {...}}``.
     """
-    from ...datasets.toy import MMSEReconstructor
+    from ...datasets.gaussian_subspace import MMSEReconstructor
     from ...robustness.evaluate import evaluate_robustness
 
     model = signal_model(task.config)

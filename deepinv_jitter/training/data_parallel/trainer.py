@@ -3,7 +3,7 @@ r"""Data-parallel training under ``torchrun``: :class:`DistributedJitterTrainer`
 A separate layer over :class:`~deepinv_jitter.training.JitterTrainer` (which knows nothing of
 processes): :class:`DataParallelMixin` adds the process group, the
 :class:`~torch.nn.parallel.DistributedDataParallel` wrapper, data sharding, metric averaging and
-rank-0-only side effects, using the helpers of :mod:`deepinv_jitter.training.distributed`.
+rank-0-only side effects, using the helpers of :mod:`deepinv_jitter.training.data_parallel.process_group`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from . import distributed as _dist
-from .trainer import JitterTrainer
+from ..trainer import JitterTrainer
+from . import process_group as _dist
 
 __all__ = ["DataParallelMixin", "DistributedJitterTrainer"]
 
@@ -29,7 +29,7 @@ class DataParallelMixin:
     :class:`~torch.nn.parallel.DistributedDataParallel` for training forward passes only
     (``self.model`` stays the plain module: checkpoints, evaluation, attacks and the returned model
     never see the wrapper), shards every train loader with
-    :class:`~deepinv_jitter.training.distributed.EpochDistributedSampler` (reshuffled each epoch,
+    :class:`~deepinv_jitter.training.data_parallel.process_group.EpochDistributedSampler` (reshuffled each epoch,
     the same permutation on every rank, ``batch_size`` per rank) and evaluation/test loaders exactly
     (each sample on one rank), averages loss and metric meters over all ranks at the end of each
     epoch phase (so histories, best-model choice, early stopping and :meth:`test` results are global
@@ -333,7 +333,7 @@ class DataParallelMixin:
 
     def check_replicas(self) -> list[str]:
         r"""Checksums of every rank's weights
-        (:func:`~deepinv_jitter.training.distributed.state_dict_checksum`); warns if the replicas
+        (:func:`~deepinv_jitter.training.data_parallel.process_group.state_dict_checksum`); warns if the replicas
         differ (they never should under DDP). Called at the end of :meth:`train`.
 
         :return: the checksums in rank order (one entry without DDP).

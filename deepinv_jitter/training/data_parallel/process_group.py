@@ -14,7 +14,7 @@ The two agree on the conventions used here: backend ``nccl`` for CUDA, ``gloo`` 
 
 Functions are safe to call whether or not a process group exists:
 
->>> from deepinv_jitter.training.distributed import get_rank, get_world_size, is_main_process
+>>> from deepinv_jitter.training.data_parallel.process_group import get_rank, get_world_size, is_main_process
 >>> get_rank(), get_world_size(), is_main_process()
 (0, 1, True)
 """
