@@ -240,6 +240,14 @@ def main(argv=None) -> int:
     )
     r.add_argument("--min-run-seconds", type=float, default=60.0)
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    r.add_argument(
+        "--task-set",
+        action="append",
+        default=["mri:n_train=211"],
+        metavar="TASK:KEY=VALUE",
+        help="a setting for one task (default mri:n_train=211: the embedded anatomy's "
+        "training slices, as the paper preset asks 800 of fastMRI)",
+    )
     u = sub.add_parser("unpack", help="write a bundle's runs into their folders")
     u.add_argument("bundle")
     u.add_argument("--into", required=True)

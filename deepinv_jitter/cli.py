@@ -350,6 +350,8 @@ def _task_from_args(args):
             overrides[key] = getattr(args, flag)
     if getattr(args, "precision", "fp32") != "fp32":
         overrides["precision"] = args.precision
+    if args.command == "sweep" and args.sigma is not None:
+        raise ValueError("sweep takes its levels from --sigmas; --sigma would be recorded unused")
     seeds = getattr(args, "seeds", None)
     seed = args.seed
     if seeds is not None:
@@ -554,6 +556,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 0
         args.seed_given = any(a == "--seed" or a.startswith("--seed=") for a in _ARGV)
+        if getattr(args, "quiet", False) or not sys.stderr.isatty():
+            # every tqdm bar, deepinv's dataset scans included
+            os.environ["TQDM_DISABLE"] = "1"
         prog = f"deepinv-jitter {args.command}"
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:

@@ -131,7 +131,12 @@ def training_settings(task, mode: str) -> dict:
     :param str mode: the training mode.
     :return: a dict of plain values.
     """
-    return {k: v for k, v in task.settings().items() if not _ignored(k, mode)}
+    unused = getattr(task.spec, "unused", frozenset())
+    return {
+        k: v
+        for k, v in task.settings().items()
+        if not _ignored(k, mode) and k not in unused
+    }
 
 
 def run_identity(task, mode: str) -> dict:

@@ -160,6 +160,7 @@ class JitterTrainer(Trainer):
             )
         if self.jitter_seed is not None:
             check_number(self.jitter_seed, "jitter_seed", low=0, integer=True)
+        check_number(self.epochs, "epochs", low=1, integer=True)
         if self.perturbations is None:
             mode = "sgd_jitter" if self.training_mode is None else self.training_mode
             self.perturbations = perturbations_for_mode(mode, **fields)

@@ -93,3 +93,81 @@ def test_a_huge_budget_never_becomes_a_zero_attack():
     )
     with pytest.raises(ValueError, match="too large"):
         pgd_attack(model, None, x, y, eps=1e30, steps=2)
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (
+            ["sweep", "--task", "seismic", "--sigmas", "0.1", "--sigma", "0.2"],
+            ["--sigmas", "--sigma would be recorded unused"],
+        ),
+        (
+            ["compare", "--task", "denoising", "--set", "depth=3"],
+            ["does not read depth"],
+        ),
+        (
+            ["compare", "--task", "mri", "--preset", "paper"],
+            ["embedded anatomy holds 211", "--set n_train=211"],
+        ),
+    ],
+)
+def test_settings_that_would_not_run_are_refused(argv, words, capsys):
+    assert main(argv + ["--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    for w in words:
+        assert w in err, (w, err)
+
+
+def test_sizes_above_what_real_data_holds_are_refused_before_training(tmp_path, capsys):
+    segyio = pytest.importorskip("segyio")
+    import numpy as np
+
+    section = np.random.default_rng(0).standard_normal((64, 96)).astype(np.float32)
+    path = tmp_path / "line.sgy"
+    spec = segyio.spec()
+    spec.format = 5
+    spec.samples = range(64)
+    spec.tracecount = 96
+    with segyio.create(str(path), spec) as f:
+        for i in range(96):
+            f.header[i] = {segyio.TraceField.TRACE_SEQUENCE_LINE: i + 1}
+            f.trace[i] = np.ascontiguousarray(section[:, i])
+    argv = ["compare", "--task", "seismic", "--data-root", str(path), "--quiet"]
+    argv += ["--set", "img_size=(16,16)", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2  # the quick preset asks 64 + 64 patches
+    err = capsys.readouterr().err
+    assert "--set n_test=" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o" / "mse").exists()
+
+
+def test_the_trainer_checks_its_epochs():
+    import deepinv as dinv
+
+    from deepinv_jitter import JitterTrainer
+
+    model = dinv.optim.GD(dinv.optim.L2(), unfold=True, max_iter=2, g_param=0.0)
+    data = dinv.datasets.TensorDataset(x=torch.rand(2, 1, 4, 4))
+    with pytest.raises(ValueError, match="epochs"):
+        JitterTrainer(
+            model,
+            dinv.physics.Denoising(),
+            None,
+            torch.utils.data.DataLoader(data),
+            epochs=0,
+            training_mode="mse",
+        )
+
+
+def test_quiet_silences_every_progress_bar(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    argv = ["train", "--task", "seismic", "--preset", "smoke", "--mode", "mse"]
+    assert (
+        main(argv + ["--quiet", "--set", "epochs=1", "--out", str(tmp_path / "r")]) == 0
+    )
+    assert (
+        os.environ.get("TQDM_DISABLE") == "1"
+    )  # deepinv's own bars (fastMRI scan) too

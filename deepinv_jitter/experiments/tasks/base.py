@@ -525,6 +525,8 @@ class TaskSpec:
         best achievable reconstruction where the task knows it.
     :param frozenset data_settings: settings whose change rebuilds the data (see
         :meth:`Task.replace`).
+    :param frozenset unused: settings this task does not read (refused when set, left out of the
+        run identity), e.g. the depth of a prior the task does not have.
     """
 
     name: str
@@ -537,6 +539,7 @@ class TaskSpec:
     options: dict = field(default_factory=dict)
     oracle: Callable | None = None
     data_settings: frozenset = DATA_SETTINGS
+    unused: frozenset = frozenset()
 
     def __post_init__(self):
         missing = set(PRESET_NAMES) - set(self.presets)
@@ -556,6 +559,12 @@ class TaskSpec:
                 f"preset must be one of {', '.join(PRESET_NAMES)}; got {preset!r}"
             )
         overrides = renamed_settings(overrides)
+        ignored = sorted(set(overrides) & set(self.unused))
+        if ignored:
+            raise ValueError(
+                f"the {self.name} task does not read {', '.join(ignored)}: setting "
+                f"{'it' if len(ignored) == 1 else 'them'} would be recorded without effect"
+            )
         allowed = set(TaskConfig.setting_names()) | set(self.options)
         unknown = set(overrides) - allowed
         if unknown:

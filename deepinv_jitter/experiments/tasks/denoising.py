@@ -245,4 +245,7 @@ SPEC = TaskSpec(
     metrics=metrics,
     options=OPTIONS,
     oracle=oracle,
+    # priors on flattened signals: no conv layers to lay out or compile, no depth setting, no
+    # x_0 conditioning
+    unused=frozenset({"depth", "condition_on_y", "compile_prior", "channels_last"}),
 )

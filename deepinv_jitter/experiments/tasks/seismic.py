@@ -118,7 +118,9 @@ def build_data(config) -> TaskData:
             patch_size=(n_time, n_traces),
             **{key: config.options[key] for key in OPTIONS},
         )
-        train, test = split_train_test(full, config.n_train, config.n_test)
+        train, test = split_train_test(
+            full, config.n_train, config.n_test, f"SEG-Y file {config.data_root}"
+        )
         description = f"segy:{config.data_root}"
     else:
         refuse_unused_options(config, OPTIONS, "SEG-Y data")
@@ -135,21 +137,35 @@ def build_data(config) -> TaskData:
     return TaskData(physics, train, test, add_flat_segment, description)
 
 
-def split_train_test(full, n_train: int, n_test: int):
-    r"""The last ``n_test`` items (at most a fifth) for testing, the first ``n_train`` of the rest
-    for training.
+def split_train_test(full, n_train: int, n_test: int, what: str = "the data"):
+    r"""The last ``n_test`` items for testing (at most a fifth of the data), the first ``n_train``
+    of the rest for training.
 
     :param torch.utils.data.Dataset full: all items.
     :param int n_train: training items wanted.
     :param int n_test: test items wanted.
+    :param str what: what the data is, for messages.
     :return: ``(train, test)`` subsets.
-    :raises ValueError: fewer than 2 items.
+    :raises ValueError: fewer than 2 items, or more training or test items asked than the data
+        holds (a run is never recorded with sizes it did not have), naming the most it can give.
     """
     if len(full) < 2:
         raise ValueError(
-            f"the data holds {len(full)} item(s); at least 2 are needed (1 to train, 1 to test)"
+            f"{what} holds {len(full)} item(s); at least 2 are needed (1 to train, 1 to test)"
         )
-    n_test = max(1, min(n_test, len(full) // 5))
+    most_test = max(1, len(full) // 5)
+    if n_test > most_test:
+        raise ValueError(
+            f"{what} holds {len(full)} items: n_test {n_test} is more than the fifth of them "
+            f"kept for testing; pass n_test={most_test} or fewer (--set n_test={most_test})"
+        )
+    most_train = len(full) - n_test
+    if n_train > most_train:
+        raise ValueError(
+            f"{what} holds {len(full)} items, {n_test} of them for testing: n_train "
+            f"{n_train} is more than the {most_train} left; pass n_train={most_train} or "
+            f"fewer (--set n_train={most_train})"
+        )
     idx = list(range(len(full)))
     test = torch.utils.data.Subset(full, idx[-n_test:])
     train = torch.utils.data.Subset(full, idx[: len(full) - n_test][:n_train])
