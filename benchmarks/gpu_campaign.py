@@ -243,10 +243,9 @@ def main(argv=None) -> int:
     r.add_argument(
         "--task-set",
         action="append",
-        default=["mri:n_train=211"],
+        default=[],
         metavar="TASK:KEY=VALUE",
-        help="a setting for one task (default mri:n_train=211: the embedded anatomy's "
-        "training slices, as the paper preset asks 800 of fastMRI)",
+        help="a setting for one task, e.g. seismic:epochs=6",
     )
     u = sub.add_parser("unpack", help="write a bundle's runs into their folders")
     u.add_argument("bundle")

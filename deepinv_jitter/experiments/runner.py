@@ -579,6 +579,8 @@ def run_compare(
         f"compare: task {task.name}, preset {task.preset}, data {task.data}, "
         f"modes {list(modes)}, seeds {seeds}"
     )
+    if task.size_note:
+        log(f"note: {task.size_note}; the runs record these sizes")
     info = {
         "overrides": dict(overrides or {}),
         "one_seed": len(seeds) == 1,

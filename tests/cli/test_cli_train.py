@@ -179,8 +179,8 @@ def test_resume_refuses_a_checkpoint_of_another_run(tmp_path, capsys):
     )
     assert main(_train_argv(out, "mse", "--resume", "--set", "noise_sigma=0.5")) == 2
     assert "noise_sigma" in capsys.readouterr().err
-    assert main(_train_argv(out, "mse", "--resume", "--set", "channels=4")) == 2
-    assert "channels 8 (checkpoint) != 4" in capsys.readouterr().err
+    assert main(_train_argv(out, "mse", "--resume", "--set", "hidden=4")) == 2
+    assert "hidden 8 (checkpoint) != 4" in capsys.readouterr().err
     assert (out / FINAL).read_bytes() == before
     # the same run resumes (and finds it finished)
     assert main(_train_argv(out, "mse", "--resume")) == 0

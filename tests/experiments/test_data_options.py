@@ -240,7 +240,7 @@ def test_default_data_and_settings_round_trip_unchanged():
     # the synthetic sections and embedded slices do not depend on the new options, and the
     # recorded settings (JSON lists) rebuild the same task
     seismic = get_task("seismic", "smoke")
-    assert seismic.sections == "inline" and seismic.prestack is None
+    assert seismic.option("sections") == "inline" and seismic.option("prestack") is None
     from deepinv_jitter.datasets import SyntheticSeismicDataset
 
     ref = SyntheticSeismicDataset(16, n_time=64, n_traces=64, seed=0)

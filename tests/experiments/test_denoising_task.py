@@ -170,7 +170,9 @@ def test_generalization_epochs_keeps_the_optimizer_steps(
     def batches(size):
         return len(torch.utils.data.DataLoader(range(size), batch_size=batch_size))
 
-    task = SimpleNamespace(n_train=n_train, batch_size=batch_size, epochs=epochs)
+    task = SimpleNamespace(
+        config=SimpleNamespace(n_train=n_train, batch_size=batch_size, epochs=epochs)
+    )
     steps = epochs * batches(n_train)
     assert generalization_epochs(task, n) == max(1, round(steps / batches(n)))
     assert generalization_epochs(task, n, "epochs") == epochs

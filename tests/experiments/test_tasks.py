@@ -52,8 +52,8 @@ def test_seed_changes_data_and_train_test_differ(seismic):
 def test_trainer_settings_and_json_settings(seismic):
     for mode in MODES:
         kw = seismic.trainer_settings(mode)
-        assert kw["training_mode"] == mode and kw["attack_eps"] == seismic.attack_eps
-        assert kw["jitter_sigma"] == seismic.jitter_sigma
+        assert kw["training_mode"] == mode and kw["attack_eps"] == seismic.config.attack_eps
+        assert kw["jitter_sigma"] == seismic.config.jitter_sigma
     s = json.loads(json.dumps(seismic.settings()))
     assert s["img_size"] == [64, 64] and s["preset"] == "smoke"
     with pytest.raises(ValueError, match="mode"):
@@ -62,10 +62,10 @@ def test_trainer_settings_and_json_settings(seismic):
 
 def test_replace_and_overrides(seismic):
     t = seismic.replace(jitter_sigma=0.3, epochs=1)
-    assert (t.config.jitter_sigma, t.config.epochs, seismic.jitter_sigma) == (
+    assert (t.config.jitter_sigma, t.config.epochs, seismic.config.jitter_sigma) == (
         0.3,
         1,
-        seismic.jitter_sigma,
+        seismic.config.jitter_sigma,
     )
     t = seismic.replace(img_size=(32, 16))
     assert t.test_dataset[0].shape == (1, 32, 16)
@@ -182,7 +182,7 @@ def test_trainer_settings_take_each_field_from_its_own_setting():
 def test_channels_last_stores_conv_weights_nhwc_and_computes_the_same(name):
     fast = get_task(name, "smoke")
     plain = fast.replace(channels_last=False)
-    assert fast.channels_last is True  # the default
+    assert fast.config.channels_last is True  # the default
     m_fast, m_plain = fast.build_model(), plain.build_model()
     convs = [p for p in m_fast.parameters() if p.dim() == 4 and p.shape[-1] > 1]
     assert convs and all(
@@ -205,7 +205,7 @@ def test_channels_last_stores_conv_weights_nhwc_and_computes_the_same(name):
 def test_defaults_chosen_on_the_results_page_are_pinned():
     # sigma by the 0.3 dB rule over three seeds (MRI: no level qualified, 0.04 kept)
     sigmas = {
-        name: get_task(name).jitter_sigma for name in ("seismic", "mri", "denoising")
+        name: get_task(name).config.jitter_sigma for name in ("seismic", "mri", "denoising")
     }
     assert sigmas == {"seismic": 0.075, "mri": 0.04, "denoising": 0.8}
     for name in (

@@ -643,8 +643,21 @@ class Task:
         self, spec: TaskSpec, config: TaskConfig, data: TaskData | None = None
     ):
         self.spec = spec
-        self.config = config
         self._data = data if data is not None else spec.build_data(config)
+        # real data may hold fewer items than asked: the task records the sizes it has, so that
+        # no run is labelled with data it never had
+        got = {
+            "n_train": len(self._data.train_dataset),
+            "n_test": len(self._data.test_dataset),
+        }
+        short = {k: v for k, v in got.items() if v < getattr(config, k)}
+        self.size_note = (
+            "the data gives "
+            + ", ".join(f"{k} {v} (of {getattr(config, k)} asked)" for k, v in short.items())
+            if short
+            else ""
+        )
+        self.config = dataclasses.replace(config, **short) if short else config
 
     # the identity of the task, read often; every other setting is read from ``config``
     @property

@@ -199,7 +199,7 @@ def oracle(task) -> dict:
     model = signal_model(task.config)
     s = task.config.noise_sigma
     closed = model.oracle_conditions(
-        s, task.config.attack_eps, task.options["ood_angle"]
+        s, task.config.attack_eps, task.option("ood_angle")
     )
 
     def no_attack(net, physics, x, y, eps, **kw):

@@ -123,13 +123,6 @@ def build_data(config) -> TaskData:
 
         train = EmbeddedMRIDataset(split="train", img_size=img_size)
         test = EmbeddedMRIDataset(split="test", img_size=img_size)
-        for name, have in (("n_train", len(train)), ("n_test", len(test))):
-            if getattr(config, name) > have:
-                raise ValueError(
-                    f"the embedded anatomy holds {have} {name[2:]}ing slices, fewer than "
-                    f"{name} {getattr(config, name)} (the {config.preset} preset is meant "
-                    f"for fastMRI data, --data-root); pass --set {name}={have} to use them all"
-                )
         if len(train) > config.n_train:
             train = torch.utils.data.Subset(train, range(config.n_train))
         if len(test) > config.n_test:
