@@ -27,6 +27,7 @@ import time
 
 import deepinv as dinv
 import torch
+from matplotlib.colors import Normalize
 
 from deepinv_jitter import JitterTrainer, jitterize
 from deepinv_jitter.robustness import pgd_attack
@@ -63,6 +64,15 @@ physics = dinv.physics.BlurFFT(
     filter=dinv.physics.functional.gaussian_blur(sigma=(1.5, 1.5)),
     noise_model=dinv.physics.GaussianNoise(sigma=0.03),
     device=device,
+)
+
+# %%
+# Three test images and their blurred versions :math:`Ax` (before the noise is added).
+
+dinv.utils.plot(
+    [test_set.x[:3], physics.A(test_set.x[:3])],
+    titles=["image x", "blurred Ax"],
+    figsize=(4, 6),
 )
 
 # %%
@@ -139,6 +149,7 @@ def train(mode):
         save_path=None,
         verbose=False,
         show_progress_bar=False,
+        non_blocking_transfers=False,
     )
     t0 = time.time()
     torch.manual_seed(1)  # the same measurement noise for both modes
@@ -172,18 +183,57 @@ for name, net in models.items():
 print(f"{'model':>10s} | {'clean':>6s} | {'attack':>6s}   (PSNR, dB)")
 for name, (clean, attacked) in table.items():
     print(f"{name:>10s} | {clean:6.2f} | {attacked:6.2f}")
+for mode in ("mse", "sgd_jitter"):
+    margin = [t - u for t, u in zip(table[mode], table["untrained"])]
+    verdict = "clears" if min(margin) > 0 else "does NOT clear"
+    print(
+        f"{mode:>10s} {verdict} the untrained floor: "
+        f"clean {margin[0]:+.2f} dB, attack {margin[1]:+.2f} dB"
+    )
+print("sgd_jitter - mse (mean over the images, +- two standard errors of that mean):")
+for i, condition in enumerate(("clean", "attack")):
+    d = psnr(recon["sgd_jitter"][i], x) - psnr(recon["mse"][i], x)
+    sem = float(d.std()) / len(d) ** 0.5
+    print(f"  {condition:>6s}: {float(d.mean()):+.2f} +- {2 * sem:.2f} dB")
 
 # %%
-# One test image: the measurement, each network's reconstruction from the clean and from the
-# attacked measurement, and the ground truth.
+# What the numbers say
+# --------------------
+#
+# From the run that built this page (seed 0, 32 test images): both trained networks clear the
+# untrained one, whose DnCNN has random weights (8.07 dB clean), by 17.7 to 18.7 dB on clean
+# measurements and 14.7 to 15.1 dB under attack. SGD jittering trades accuracy for robustness
+# here: 1.05 +- 0.35 dB behind MSE on clean measurements, 0.40 +- 0.24 dB ahead under attack.
+# The ``+-`` (two standard errors over the 32 images) cover only which images were drawn, not
+# the seed (weights, batches, noise): one seed, indicative.
+#
+# One test image
+# --------------
+#
+# The ground truth and each network's reconstruction from the clean measurement (top row) and
+# from the attacked one (bottom row), with its PSNR below.
+
+names = ["untrained", "mse", "sgd_jitter"]
+dinv.utils.plot(
+    [torch.cat([x[:1], x[:1]])]
+    + [torch.cat([recon[n][0][:1], recon[n][1][:1]]) for n in names],
+    titles=["ground truth"] + names,
+    subtitles=[
+        ["clean"] + [f"{float(psnr(recon[n][0][:1], x[:1])):.2f} dB" for n in names],
+        ["attacked"] + [f"{float(psnr(recon[n][1][:1], x[:1])):.2f} dB" for n in names],
+    ],
+    figsize=(8, 4.6),
+)
+
+# %%
+# The error of each network's reconstruction from its attacked measurement (bright: large).
 
 dinv.utils.plot(
-    [y[:1], recon["mse"][0][:1], recon["sgd_jitter"][0][:1], x[:1]],
-    titles=["measurement", "mse", "sgd_jitter", "ground truth"],
-    suptitle="clean measurement",
-)
-dinv.utils.plot(
-    [recon["mse"][1][:1], recon["sgd_jitter"][1][:1], x[:1]],
-    titles=["mse, attacked", "sgd_jitter, attacked", "ground truth"],
-    suptitle=r"attacked measurement ($\epsilon$ = 0.5)",
+    [(recon[n][1][:1] - x[:1]).abs() for n in names],
+    titles=[f"|error|, {n}, attacked" for n in names],
+    cmap="magma",
+    rescale_mode=None,
+    vmax=0.5,
+    norm=Normalize(0, 0.5),
+    figsize=(7.5, 3),
 )
