@@ -351,7 +351,9 @@ def _task_from_args(args):
     if getattr(args, "precision", "fp32") != "fp32":
         overrides["precision"] = args.precision
     if args.command == "sweep" and args.sigma is not None:
-        raise ValueError("sweep takes its levels from --sigmas; --sigma would be recorded unused")
+        raise ValueError(
+            "sweep takes its levels from --sigmas; --sigma would be recorded unused"
+        )
     seeds = getattr(args, "seeds", None)
     seed = args.seed
     if seeds is not None:

@@ -52,7 +52,10 @@ def test_seed_changes_data_and_train_test_differ(seismic):
 def test_trainer_settings_and_json_settings(seismic):
     for mode in MODES:
         kw = seismic.trainer_settings(mode)
-        assert kw["training_mode"] == mode and kw["attack_eps"] == seismic.config.attack_eps
+        assert (
+            kw["training_mode"] == mode
+            and kw["attack_eps"] == seismic.config.attack_eps
+        )
         assert kw["jitter_sigma"] == seismic.config.jitter_sigma
     s = json.loads(json.dumps(seismic.settings()))
     assert s["img_size"] == [64, 64] and s["preset"] == "smoke"
@@ -205,7 +208,8 @@ def test_channels_last_stores_conv_weights_nhwc_and_computes_the_same(name):
 def test_defaults_chosen_on_the_results_page_are_pinned():
     # sigma by the 0.3 dB rule over three seeds (MRI: no level qualified, 0.04 kept)
     sigmas = {
-        name: get_task(name).config.jitter_sigma for name in ("seismic", "mri", "denoising")
+        name: get_task(name).config.jitter_sigma
+        for name in ("seismic", "mri", "denoising")
     }
     assert sigmas == {"seismic": 0.075, "mri": 0.04, "denoising": 0.8}
     for name in (

@@ -653,7 +653,9 @@ class Task:
         short = {k: v for k, v in got.items() if v < getattr(config, k)}
         self.size_note = (
             "the data gives "
-            + ", ".join(f"{k} {v} (of {getattr(config, k)} asked)" for k, v in short.items())
+            + ", ".join(
+                f"{k} {v} (of {getattr(config, k)} asked)" for k, v in short.items()
+            )
             if short
             else ""
         )
