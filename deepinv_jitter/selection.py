@@ -140,10 +140,14 @@ def select_sigma(
 
     sigmas = [check_number(s, "sigma", low=0, strict=True) for s in sigmas]
     if not sigmas or len({f"{s:g}" for s in sigmas}) != len(sigmas):
-        raise ValueError(f"sigmas must be distinct positive numbers, got {sigmas}")
+        raise ValueError(
+            f"sigmas must be one or more distinct positive numbers, got {sigmas}"
+        )
     seeds = [check_number(s, "seed", low=0, integer=True) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct, got {seeds}")
+        raise ValueError(
+            f"seeds must be one or more distinct integers >= 0, got {seeds}"
+        )
     check_number(max_id_loss, "max_id_loss", low=0)
     check_number(eps, "eps", low=0, strict=True)
     log = log or (lambda *a: None)

@@ -88,6 +88,8 @@ def test_the_levels_really_train_differently(choice):
         (dict(sigmas=[0.1, 0.1]), "distinct"),
         (dict(sigmas=[-0.1]), "sigma"),
         (dict(seeds=[0, 0]), "seeds"),
+        (dict(seeds=[]), "one or more distinct integers"),
+        (dict(sigmas=[]), "one or more distinct positive"),
         (dict(eps=0.0), "eps"),
         (dict(max_id_loss=-1.0), "max_id_loss"),
     ],

@@ -197,11 +197,13 @@ def check_exists(text: str, file: bool = False) -> str:
     :param str text: the path.
     :param bool file: require a file.
     :return: the path as given.
-    :raises ValueError: a missing path.
+    :raises ValueError: a missing path, or a folder where a file is asked.
     """
-    ok = Path(text).is_file() if file else Path(text).exists()
-    if not ok:
+    path = Path(text)
+    if not path.exists():
         raise ValueError(f"{'file' if file else 'path'} {text!r} does not exist")
+    if file and not path.is_file():
+        raise ValueError(f"{text!r} is a folder, not a file")
     return text
 
 

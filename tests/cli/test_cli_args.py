@@ -50,6 +50,10 @@ def _exit_and_message(argv, capsys):
             ["evaluate", "--task", "mri", "--checkpoint", "/no/ckpt.pt"],
             ["--checkpoint", "exist"],
         ),
+        (
+            ["evaluate", "--task", "mri", "--checkpoint", "/"],
+            ["--checkpoint", "'/' is a folder, not a file"],
+        ),
         (["train", "--task", "seismic"], ["--mode", "required"]),
         (["compare", "--task", "seismic", "--set", "epochs"], ["--set", "KEY=VALUE"]),
         (["fit", "--task", "seismic"], ["invalid choice", "fit"]),
