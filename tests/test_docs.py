@@ -34,6 +34,11 @@ EXAMPLES = sorted(
     p.relative_to(ROOT / "examples") for p in (ROOT / "examples").glob("*/demo_*.py")
 )
 # Every module whose public names the API reference must cover: the library, then the application.
+APPLICATION = (
+    "deepinv_jitter.experiments",
+    "deepinv_jitter.tasks",
+    "deepinv_jitter.cli",
+)
 MODULES = [
     "deepinv_jitter",
     "deepinv_jitter.physics",
@@ -177,9 +182,14 @@ def test_every_public_name_has_an_api_page(html):
         if name not in documented
     ]
     assert not missing, f"public names without an API page: {missing}"
+    # the library on the API page, the application (experiments, tasks, cli) on its own page
     api = (html / "api.html").read_text()
+    application = (html / "application.html").read_text()
     for module in MODULES:
-        assert f'id="module-{module}"' in api, f"no module section for {module}"
+        in_app = module.startswith(APPLICATION)
+        page, other = (application, api) if in_app else (api, application)
+        assert f'id="module-{module}"' in page, f"no module section for {module}"
+        assert f'id="module-{module}"' not in other, f"{module} on the wrong page"
 
 
 @pytest.mark.slow
