@@ -739,7 +739,6 @@ def run_sweep(
     :raises ValueError: ``max_id_loss`` without ``mse`` among the reference modes, or two
         sigmas that name the same run (equal to 6 significant digits).
     """
-    from ..statistics import summarize_seeds  # noqa: F401 - documented above
     from .study import RunSpec, run_study
 
     out = Path(out)
