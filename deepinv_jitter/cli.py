@@ -316,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the mode the paired differences are taken against (default mse), e.g. "
         "sgd_jitter to compare sgd_jitter+input_jitter with its part",
     )
+    _add(p, "quiet")
     for q in sub.choices.values():
         _add(q, "debug")
     return parser
