@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from .__about__ import __version__
 from .experiments import arguments as A
 from .experiments.presets import PRESET_NAMES
 from .experiments.tasks import TASKS
-from .experiments.tasks.base import PRECISIONS, RENAMED, settings_help
+from .experiments.tasks.base import PRECISIONS, RENAMED, renamed_settings, settings_help
 from .training import TRAINING_MODES
 
 
@@ -345,7 +346,9 @@ def _task_from_args(args):
     for old, new in RENAMED.items():
         if old in overrides:
             print(f"note: --set {old} is now --set {new}", file=sys.stderr)
-            overrides[new] = overrides.pop(old)
+    with warnings.catch_warnings():  # the note above says it once, in the CLI's words
+        warnings.simplefilter("ignore", DeprecationWarning)
+        overrides = renamed_settings(overrides)  # refuses both names given
     for flag, key in (("eps", "attack_eps"), ("sigma", "jitter_sigma")):
         if getattr(args, flag, None) is not None:
             overrides[key] = getattr(args, flag)
