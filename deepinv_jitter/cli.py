@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from .__about__ import __version__
@@ -385,15 +386,23 @@ def _progress(args) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
+@contextmanager
+def _writing(args, out: Path):
+    """Hold the output folder's lock; from then on an error is a failure of the work (exit 1)."""
+    from .experiments.lock import OutputLock
+
+    with OutputLock(out, _command_line(args)):
+        _WORK.started = True
+        yield
+
+
 def _cmd_train(args) -> int:
     from .experiments.checkpoints import FINAL
-    from .experiments.lock import OutputLock
     from .experiments.runner import train_mode
 
     out = _out(args, Path("results") / args.task / args.mode)
     task, _ = _task_from_args(args)
-    with OutputLock(out, _command_line(args)):
-        _WORK.started = True
+    with _writing(args, out):
         print(
             f"train: task {task.name}, preset {task.preset}, mode {args.mode}, out {out}"
         )
@@ -405,12 +414,10 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .experiments.lock import OutputLock
     from .experiments.runner import evaluate_checkpoint, summary_line
 
     out = _out(args, Path(args.checkpoint).parent)
-    with OutputLock(out, _command_line(args)):
-        _WORK.started = True
+    with _writing(args, out):
         mode, seconds, rep = evaluate_checkpoint(
             args.checkpoint,
             args.task,
@@ -426,12 +433,10 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .experiments.lock import OutputLock
     from .experiments.runner import report_runs
 
     out = _out(args, Path("report"))
-    with OutputLock(out, _command_line(args)):
-        _WORK.started = True
+    with _writing(args, out):
         report_runs(args.folders, out, reference=args.reference)
     return 0
 
@@ -441,13 +446,11 @@ def _study(function: str, default_out: str, **keywords):
 
     def command(args) -> int:
         from .experiments import runner
-        from .experiments.lock import OutputLock
 
         out = _out(args, Path("results") / default_out.format(task=args.task))
         task, overrides = _task_from_args(args)
         budget = None if args.time_budget is None else 60.0 * args.time_budget
-        with OutputLock(out, _command_line(args)):
-            _WORK.started = True
+        with _writing(args, out):
             result = getattr(runner, function)(
                 task,
                 out=out,
