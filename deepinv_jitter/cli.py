@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from .__about__ import __version__
 from .experiments import arguments as A
 from .experiments.presets import PRESET_NAMES
 from .experiments.tasks import TASKS
-from .experiments.tasks.base import PRECISIONS, RENAMED, settings_help
+from .experiments.tasks.base import PRECISIONS, RENAMED, renamed_settings, settings_help
 from .training import TRAINING_MODES
 
 
@@ -316,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the mode the paired differences are taken against (default mse), e.g. "
         "sgd_jitter to compare sgd_jitter+input_jitter with its part",
     )
+    _add(p, "quiet")
     for q in sub.choices.values():
         _add(q, "debug")
     return parser
@@ -344,7 +347,9 @@ def _task_from_args(args):
     for old, new in RENAMED.items():
         if old in overrides:
             print(f"note: --set {old} is now --set {new}", file=sys.stderr)
-            overrides[new] = overrides.pop(old)
+    with warnings.catch_warnings():  # the note above says it once, in the CLI's words
+        warnings.simplefilter("ignore", DeprecationWarning)
+        overrides = renamed_settings(overrides)  # refuses both names given
     for flag, key in (("eps", "attack_eps"), ("sigma", "jitter_sigma")):
         if getattr(args, flag, None) is not None:
             overrides[key] = getattr(args, flag)
@@ -381,15 +386,23 @@ def _progress(args) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
+@contextmanager
+def _writing(args, out: Path):
+    """Hold the output folder's lock; from then on an error is a failure of the work (exit 1)."""
+    from .experiments.lock import OutputLock
+
+    with OutputLock(out, _command_line(args)):
+        _WORK.started = True
+        yield
+
+
 def _cmd_train(args) -> int:
     from .experiments.checkpoints import FINAL
-    from .experiments.lock import OutputLock
     from .experiments.runner import train_mode
 
     out = _out(args, Path("results") / args.task / args.mode)
     task, _ = _task_from_args(args)
-    with OutputLock(out, _command_line(args)):
-        _WORK.started = True
+    with _writing(args, out):
         print(
             f"train: task {task.name}, preset {task.preset}, mode {args.mode}, out {out}"
         )
@@ -401,12 +414,10 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .experiments.lock import OutputLock
     from .experiments.runner import evaluate_checkpoint, summary_line
 
     out = _out(args, Path(args.checkpoint).parent)
-    with OutputLock(out, _command_line(args)):
-        _WORK.started = True
+    with _writing(args, out):
         mode, seconds, rep = evaluate_checkpoint(
             args.checkpoint,
             args.task,
@@ -422,12 +433,10 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .experiments.lock import OutputLock
     from .experiments.runner import report_runs
 
     out = _out(args, Path("report"))
-    with OutputLock(out, _command_line(args)):
-        _WORK.started = True
+    with _writing(args, out):
         report_runs(args.folders, out, reference=args.reference)
     return 0
 
@@ -437,13 +446,11 @@ def _study(function: str, default_out: str, **keywords):
 
     def command(args) -> int:
         from .experiments import runner
-        from .experiments.lock import OutputLock
 
         out = _out(args, Path("results") / default_out.format(task=args.task))
         task, overrides = _task_from_args(args)
         budget = None if args.time_budget is None else 60.0 * args.time_budget
-        with OutputLock(out, _command_line(args)):
-            _WORK.started = True
+        with _writing(args, out):
             result = getattr(runner, function)(
                 task,
                 out=out,

@@ -253,14 +253,6 @@ def _mean_curves(runs_by_label: dict) -> dict:
     return curves
 
 
-def _ordered(values) -> list:
-    out = []
-    for v in values:
-        if v not in out:
-            out.append(v)
-    return out
-
-
 def summarize_runs(
     runs: list[dict],
     labels: list[str] | None = None,
@@ -282,8 +274,8 @@ def summarize_runs(
     """
     from ..statistics import paired_difference, summarize_seeds
 
-    labels = labels or _ordered(r["label"] for r in runs)
-    seeds = seeds or _ordered(r["seed"] for r in runs)
+    labels = labels or list(dict.fromkeys(r["label"] for r in runs))
+    seeds = seeds or list(dict.fromkeys(r["seed"] for r in runs))
     by = {(r["label"], r["seed"]): r for r in runs}
     multi = len(seeds) > 1
     results, train_seconds = {}, {}

@@ -665,9 +665,9 @@ def report_runs(
         raise ValueError(
             f"report rebuilds comparisons; these runs come from {runs[0]['study']!r}"
         )
-    present = _ordered(r["label"] for r in runs)
+    present = list(dict.fromkeys(r["label"] for r in runs))
     planned = [m for r in runs for m in r.get("info", {}).get("labels", [])]
-    modes = [m for m in _ordered(planned) if m in present]
+    modes = [m for m in dict.fromkeys(planned) if m in present]
     modes += [m for m in present if m not in modes]
     seeds = sorted({r["seed"] for r in runs})
     by = {(r["label"], r["seed"]) for r in runs}
@@ -701,14 +701,6 @@ def report_runs(
         + ("" if results["complete"] else f" (incomplete: {len(missing)} runs missing)")
     )
     return results
-
-
-def _ordered(values) -> list:
-    out = []
-    for v in values:
-        if v not in out:
-            out.append(v)
-    return out
 
 
 def run_sweep(
@@ -747,7 +739,6 @@ def run_sweep(
     :raises ValueError: ``max_id_loss`` without ``mse`` among the reference modes, or two
         sigmas that name the same run (equal to 6 significant digits).
     """
-    from ..statistics import summarize_seeds  # noqa: F401 - documented above
     from .study import RunSpec, run_study
 
     out = Path(out)

@@ -26,6 +26,7 @@ import torch
 
 from .checkpoints import CheckpointMismatchError, compare_identity
 from .reports import provenance, read_json, write_json
+from .tasks.base import MODE_ONLY
 
 __all__ = [
     "RUN_FILE",
@@ -309,8 +310,6 @@ def check_runs_agree(runs: Sequence[dict]) -> None:
     :param list[dict] runs: run results (:func:`load_runs`).
     :raises ValueError: naming the first two runs that disagree and how.
     """
-    from .checkpoints import MODE_ONLY
-
     if not runs:
         raise ValueError("no runs to summarise")
     studies = {r["study"] for r in runs}

@@ -113,6 +113,7 @@ def test_every_option_has_help(capsys):
         assert e.value.code == 0
         out = capsys.readouterr().out
         assert ("--task" in out) != (name == "report") and "--debug" in out
+        assert "--quiet" in out  # scripts pass it to every command
 
 
 def test_defaults():

@@ -114,6 +114,15 @@ def test_former_names_still_work_with_a_deprecation(tmp_path, capsys):
         main(argv + ["--out", str(out), "--set", "n_iter=2", "--set", "epochs=1"]) == 0
     )
     assert "--set n_iter is now --set max_iter" in capsys.readouterr().err
+    assert (
+        checkpoints.load_checkpoint(out / checkpoints.FINAL)["meta"]["settings"][
+            "max_iter"
+        ]
+        == 2
+    )
+    both = ["--set", "n_iter=2", "--set", "max_iter=3", "--out", str(tmp_path / "b")]
+    assert main(argv + both) == 2  # not silently one of them
+    assert "same setting" in capsys.readouterr().err
 
 
 def test_a_checkpoint_saved_with_former_names_still_loads(tmp_path):

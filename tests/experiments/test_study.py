@@ -159,3 +159,35 @@ def test_the_cli_stops_by_the_budget_and_says_how_to_continue(tmp_path, capsys):
     assert json.loads((out / "results.json").read_text())["complete"]
     assert main(["report", str(out), "--out", str(tmp_path / "r")]) == 0
     assert (tmp_path / "r" / "results.json").is_file()
+
+
+def test_the_budget_stops_before_the_run_that_would_exceed_it(tmp_path):
+    """Not after the budget is spent: before a run the mean of the runs done says would pass it."""
+    import time
+    from types import SimpleNamespace
+
+    from deepinv_jitter.experiments.study import RunSpec, run_study
+
+    task = _task()
+    report = SimpleNamespace(
+        conditions={}, per_sample={}, curve={}, n_samples=0, examples=None
+    )
+
+    def run_one(t, spec, folder):
+        time.sleep(0.4)
+        return {"identity": {}}, report, {}
+
+    specs = [RunSpec("mse", "mse", s, f"s{s}") for s in range(3)]
+    seen = []
+    study = run_study(
+        task,
+        specs,
+        tmp_path,
+        study="compare",
+        run_one=run_one,
+        log=seen.append,
+        time_budget=0.6,  # one run (0.4 s) fits, a second would end at 0.8 s
+        make_task=lambda spec: task,
+    )
+    assert study.stopped and len(study.runs) == 1 and not study.complete
+    assert any("stopping before run 2 of 3" in line for line in seen)
