@@ -13,6 +13,9 @@ CONTRACT = {
     "jitterize",
     "SeismicDeconvolution",
     "ricker",
+    "strip_jitter",
+    "select_sigma",
+    "load_model",
 }
 
 
@@ -20,6 +23,7 @@ def test_exports_contract_names():
     assert CONTRACT <= set(deepinv_jitter.__all__)
     for name in CONTRACT:
         assert getattr(deepinv_jitter, name) is not None
+    assert set(deepinv_jitter.__all__) - {"__version__"} <= CONTRACT
 
 
 def test_version_matches_metadata():

@@ -115,3 +115,11 @@ def test_a_factory_that_ignores_the_mode_is_caught():
 
     with pytest.raises(ValueError, match="returned a trainer of mode 'mse'"):
         select_sigma(wrong, [0.1], TEST, seeds=[0], eps=0.2)
+
+
+def test_a_factory_that_ignores_the_sigma_is_caught():
+    def wrong(mode, sigma, seed):
+        return make_trainer(mode, None, seed)  # every sgd_jitter trainer at 0.1
+
+    with pytest.raises(ValueError, match="with jitter_sigma 0.1"):
+        select_sigma(wrong, [0.2], TEST, seeds=[0], eps=0.2)

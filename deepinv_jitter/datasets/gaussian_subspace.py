@@ -129,6 +129,13 @@ def mse_to_psnr(mse, peak: float = 1.0):
     return 10.0 * math.log10(peak**2 / mse)
 
 
+def _apply(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``matrix`` (``n x n``) applied to each flattened sample of ``x`` ``(B, *shape)``, in the
+    dtype and on the device of ``x``."""
+    M = matrix.to(x.device, x.dtype)
+    return (x.reshape(x.shape[0], -1) @ M.T).reshape(x.shape)
+
+
 def _default_shape(n: int) -> tuple[int, ...]:
     r = math.isqrt(n)
     return (1, r, r) if r * r == n else (1, 1, n)
@@ -441,8 +448,7 @@ class GaussianSubspaceModel:
         torch.Size([2, 1, 8, 8])
         """
         self._check_batch(y, "y")
-        W = self.mmse_matrix(noise_sigma).to(y.device, y.dtype)
-        return (y.reshape(y.shape[0], -1) @ W.T).reshape(y.shape)
+        return _apply(self.mmse_matrix(noise_sigma), y)
 
     def estimator_error(
         self, matrix: torch.Tensor, noise_sigma: float, eps: float = 0.0
@@ -673,8 +679,7 @@ class SubspaceShift:
         :raises ValueError: if ``x`` does not have the sample shape.
         """
         self.model._check_batch(x, "x")
-        M = self.matrix.to(x.device, x.dtype)
-        return (x.reshape(x.shape[0], -1) @ M.T).reshape(x.shape)
+        return _apply(self.matrix, x)
 
 
 class MMSEReconstructor(torch.nn.Module):
@@ -708,5 +713,4 @@ class MMSEReconstructor(torch.nn.Module):
         :return: (:class:`torch.Tensor`) the estimate, with the dtype of ``y``.
         """
         self.model._check_batch(y, "y")
-        W = self.matrix.to(y.device, y.dtype)
-        return (y.reshape(y.shape[0], -1) @ W.T).reshape(y.shape)
+        return _apply(self.matrix, y)

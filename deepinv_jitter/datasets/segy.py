@@ -57,8 +57,8 @@ def _import_segyio():
     return segyio
 
 
-def _segy_byte_order(path: str) -> tuple[str, int]:
-    """Byte order (``"big"`` or ``"little"``) and data sample format code of a SEG-Y file.
+def _segy_byte_order(path: str) -> str:
+    """Byte order (``"big"`` or ``"little"``) of a SEG-Y file whose sample format segyio decodes.
 
     The order is the one in which bytes 3225-3226 hold a SEG-Y format code (the SEG-Y rev 2
     byte-order constant 0x01020304 at bytes 3297-3300, when present, decides first). Codes below 256
@@ -100,7 +100,7 @@ def _segy_byte_order(path: str) -> tuple[str, int]:
             f"decoded by segyio, which would read the samples as IBM floats; convert the file to "
             f"one of the codes {list(_SEGYIO_FORMATS)}, e.g. 5 (4-byte IEEE float)"
         )
-    return endian, code
+    return endian
 
 
 def _all_traces(f) -> np.ndarray:
@@ -176,7 +176,7 @@ def _irregular_cube(f, field) -> str | None:
 def _read_segy(path: str, sections: str, prestack: str | None):
     """Sections ``(T, N)`` float64, their names and the file layout; see :class:`SegyDataset`."""
     segyio = _import_segyio()
-    endian, _ = _segy_byte_order(path)
+    endian = _segy_byte_order(path)
     field = segyio.TraceField
     out, names, layout, prestack_reason, irregular = [], [], "line", None, None
     try:
@@ -218,13 +218,12 @@ def _read_segy(path: str, sections: str, prestack: str | None):
                     line = np.asarray(lines[number], dtype=np.float64)
                     out.append(np.ascontiguousarray(line.T))
                     names.append(f"{sections} {int(number)}")
-            if prestack_reason is not None and prestack == "gathers":
+            # pre-stack data is read as prestack asks, post-stack data as sections asks
+            wanted = prestack if prestack_reason is not None else sections
+            if wanted == "gathers":
                 layout = "gathers"
                 out, names = _gathers(_all_traces(f), keys, offsets, label)
-            elif prestack_reason is not None and prestack == "traces":
-                layout = "traces"
-                out, names = [np.ascontiguousarray(_all_traces(f).T)], ["all traces"]
-            elif prestack_reason is None and sections == "traces":
+            elif wanted == "traces":
                 layout = "traces"
                 out, names = [np.ascontiguousarray(_all_traces(f).T)], ["all traces"]
             elif prestack_reason is None and layout == "line" and irregular is None:
@@ -561,9 +560,8 @@ class SegyDataset(ImageDataset):
         masks, n_traces = [], 0
         for a in arrays:
             above = np.abs(a) > bound
-            garbage = 2 * above.sum(0) > (a != 0).sum(
-                0
-            )  # median |x| of the trace above
+            # a trace whose median non-zero |x| is above the bound is garbage as a whole
+            garbage = 2 * above.sum(0) > (a != 0).sum(0)
             above[:, garbage] |= a[:, garbage] != 0
             masks.append(above)
             n_traces += int(garbage.sum())
@@ -649,7 +647,7 @@ class SegyDataset(ImageDataset):
         """
         segyio = _import_segyio()
         path = os.fspath(path)
-        endian, _ = _segy_byte_order(path)
+        endian = _segy_byte_order(path)
         try:
             with segyio.open(path, "r", ignore_geometry=True, endian=endian) as f:
                 data = _all_traces(f)

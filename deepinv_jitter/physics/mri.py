@@ -20,7 +20,6 @@ so the acceleration is exact up to integer rounding (320 columns at 4x: 80 sampl
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import torch
@@ -31,6 +30,8 @@ from deepinv.physics.generator import (
     GaussianMaskGenerator,
     RandomMaskGenerator,
 )
+
+from .._checks import check_number
 
 __all__ = ["single_coil_mri", "mri_mask_generator", "MASK_TYPES"]
 
@@ -61,15 +62,7 @@ def _check_mask_args(
     img_size, acceleration, center_fraction, mask_type
 ) -> tuple[int, int]:
     h, w = _check_size(img_size)
-    if (
-        not isinstance(acceleration, numbers.Real)
-        or isinstance(acceleration, bool)
-        or not math.isfinite(acceleration)
-        or acceleration < 1
-    ):
-        raise ValueError(
-            f"acceleration must be a finite number >= 1, got {acceleration!r}."
-        )
+    check_number(acceleration, "acceleration", low=1)
     if (
         not isinstance(center_fraction, numbers.Real)
         or isinstance(center_fraction, bool)
@@ -213,15 +206,7 @@ def single_coil_mri(
     h, w = _check_mask_args(img_size, acceleration, center_fraction, mask_type)
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}.")
-    if (
-        not isinstance(noise_sigma, numbers.Real)
-        or isinstance(noise_sigma, bool)
-        or not math.isfinite(noise_sigma)
-        or noise_sigma < 0
-    ):
-        raise ValueError(
-            f"noise_sigma must be a finite number >= 0, got {noise_sigma!r}."
-        )
+    check_number(noise_sigma, "noise_sigma", low=0)
     gen = mri_mask_generator(
         (h, w),
         acceleration,

@@ -190,8 +190,6 @@ def gaussian_perturbation(
     relative: bool = False,
     mask: torch.Tensor | None = None,
     rng: torch.Generator | None = None,
-    *,
-    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     r"""A random perturbation of ``y`` of exactly the attack budget's size, per sample.
 
@@ -215,9 +213,9 @@ def gaussian_perturbation(
     >>> torch.allclose(d.flatten(1).norm(dim=1), torch.tensor([0.5, 0.5]))
     True
     """
-    generator = check_rng(rng, "gaussian_perturbation")
+    rng = check_rng(rng, "gaussian_perturbation")
     check_number(eps, "eps", low=0)
-    g = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+    g = torch.randn(y.shape, generator=rng, device=y.device, dtype=y.dtype)
     if mask is not None:
         g = g * mask.to(y.device, y.dtype)
     norms = g.flatten(1).norm(dim=1).clamp_min(1e-12)

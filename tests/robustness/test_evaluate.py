@@ -179,6 +179,18 @@ def test_gaussian_perturbation_budget_relative_and_mask():
         gaussian_perturbation(y, -1.0)
 
 
+def test_gaussian_perturbation_draws_from_rng_and_generator_is_not_a_name():
+    y = torch.randn(2, 1, 8, 8)
+    a = gaussian_perturbation(y, 0.5, rng=torch.Generator().manual_seed(3))
+    b = gaussian_perturbation(y, 0.5, rng=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    # the removed alias must not be accepted and silently ignored (an unseeded draw)
+    with pytest.raises(TypeError, match="generator"):
+        gaussian_perturbation(y, 0.5, generator=torch.Generator().manual_seed(3))
+    with pytest.raises(TypeError, match="rng"):
+        gaussian_perturbation(y, 0.5, rng=3)
+
+
 def test_bad_arguments():
     physics = dinv.physics.Denoising()
     with pytest.raises(ValueError, match="eps"):
