@@ -479,6 +479,15 @@ def test_bad_inputs():
         jitter_noise(torch.ones(1, 2), 0.1, scale="max")
     with pytest.raises(ValueError, match="sigma"):
         IterateNoise(sigma=-1.0)
+    # the hook checks its settings when they are set (its per-iteration path does not)
+    hook = IterateNoise(sigma=0.1)
+    with pytest.raises(ValueError, match="sigma"):
+        hook.sigma = float("nan")
+    with pytest.raises(ValueError, match="scale"):
+        hook.scale = "max"
+    with pytest.raises(ValueError, match="sigma"):
+        JitterGDIteration().sigma = -0.5
+    assert (hook.sigma, hook.scale) == (0.1, "iterate")
 
 
 def test_defaults_are_pinned():
@@ -510,20 +519,20 @@ def test_the_noise_generator_advances_across_iterations_and_calls():
     seen = []
     model = build(ALGORITHMS[0])
     jitterize(model, sigma=0.3, rng=torch.Generator().manual_seed(1)).train()
-    real = jitter_noise.__globals__["jitter_noise"]
+    real = jitter_noise.__globals__["_noise"]  # the hook's per-iteration noise rule
 
     def spy(*args, **kwargs):
         e = real(*args, **kwargs)
         seen.append(e.detach() / e.detach().flatten().std())
         return e
 
-    jitter_noise.__globals__["jitter_noise"] = spy
+    jitter_noise.__globals__["_noise"] = spy
     try:
         y = torch.ones(1, 1, 8, 8)
         model(y, dinv.physics.Denoising())
         model(y, dinv.physics.Denoising())
     finally:
-        jitter_noise.__globals__["jitter_noise"] = real
+        jitter_noise.__globals__["_noise"] = real
     assert len(seen) == 2 * 4
     for i in range(len(seen)):
         for j in range(i):
