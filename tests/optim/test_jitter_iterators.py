@@ -438,6 +438,22 @@ def test_strip_jitter_replaces_the_named_iterators(data):
     assert torch.equal(model.train()(y, physics), model(y, physics))
 
 
+def test_strip_jitter_keeps_the_named_iterators_settings(data):
+    # a stripped JitterPGDIteration(g_first=True) is deepinv's g_first PGD, bit for bit
+    _, y, physics = data
+    torch.manual_seed(0)
+    ref = build(ALGORITHMS[2])  # PGD, g_first (RED prior)
+    model = copy.deepcopy(ref)
+    it = model.fixed_point.iterator
+    named = JitterPGDIteration(sigma=0.3, g_first=True)
+    named.f_step, named.g_step = it.f_step, it.g_step
+    model.fixed_point.iterator = named
+    strip_jitter(model)
+    plain = model.fixed_point.iterator
+    assert type(plain) is dinv.optim.PGDIteration and plain.g_first
+    assert torch.equal(model.train()(y, physics), ref.train()(y, physics))
+
+
 def test_a_copied_model_owns_its_hook(data):
     _, y, physics = data
     model = jitterize(build(ALGORITHMS[1]), sigma=0.3).train()
