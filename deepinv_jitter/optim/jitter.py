@@ -557,6 +557,10 @@ class JitterPGDIteration(_WithHook, PGDIteration):
     """
 
 
+# the named iterators and the deepinv iterators strip_jitter turns them back into
+_PLAIN = {JitterGDIteration: GDIteration, JitterPGDIteration: PGDIteration}
+
+
 def _optimizers(model: torch.nn.Module):
     from deepinv.optim import BaseOptim
 
@@ -668,11 +672,9 @@ def strip_jitter(model: torch.nn.Module) -> torch.nn.Module:
         if it is None:
             continue
         _detach(it)
-        plain = {JitterGDIteration: GDIteration, JitterPGDIteration: PGDIteration}
-        if type(it) in plain:
-            new = plain[type(it)](
-                g_first=it.g_first, cost_fn=it.cost_fn, has_cost=it.has_cost
-            )
+        plain = _PLAIN.get(type(it))
+        if plain is not None:
+            new = plain(g_first=it.g_first, cost_fn=it.cost_fn, has_cost=it.has_cost)
             new.f_step, new.g_step = it.f_step, it.g_step
             new.train(it.training)
             fp.iterator = new
