@@ -177,10 +177,7 @@ def jitter_std(u: torch.Tensor, sigma: float, scale: str = "iterate", stepsize=1
     """
     _check_sigma_scale(sigma, scale)
     gamma = stepsize.detach() if isinstance(stepsize, torch.Tensor) else stepsize
-    if scale == "absolute":
-        return (sigma * gamma) * u.real.new_ones((u.shape[0],) + (1,) * (u.dim() - 1))
-    s = sigma * _per_sample_max_abs(u)
-    return s if scale == "iterate" else gamma * s
+    return _std(u, sigma, scale, gamma)
 
 
 def jitter_noise(
@@ -224,14 +221,28 @@ def jitter_noise(
     (True, torch.Size([2, 1, 8, 8]))
     """
     rng = check_rng(rng, "jitter_noise")
-    # computed in at least float32 (also under a bf16/fp16 autocast), then cast to u's dtype
-    work = torch.promote_types(u.dtype, torch.float32)
-    std = jitter_std(
-        u.to(work), sigma, scale
-    )  # s_k (relative/absolute) or the iterate std
+    _check_sigma_scale(sigma, scale)
     if draw is None:
         draw = standard_draw(u, rng)
-    w = std * draw
+    return _noise(u, sigma, scale, stepsize, draw)
+
+
+def _std(u: torch.Tensor, sigma: float, scale: str, gamma):
+    # jitter_std without the checks (gamma already detached)
+    if scale == "absolute":
+        return (sigma * gamma) * u.real.new_ones((u.shape[0],) + (1,) * (u.dim() - 1))
+    s = sigma * _per_sample_max_abs(u)
+    return s if scale == "iterate" else gamma * s
+
+
+def _noise(u: torch.Tensor, sigma: float, scale: str, stepsize, draw: torch.Tensor):
+    # jitter_noise without the checks: the hook's per-iteration path (its settings are checked
+    # when they are set)
+    # computed in at least float32 (also under a bf16/fp16 autocast), then cast to u's dtype
+    work = torch.promote_types(u.dtype, torch.float32)
+    w = (
+        _std(u.to(work), sigma, scale, 1.0) * draw
+    )  # s_k (relative/absolute) or the iterate std
     if scale != "iterate":
         w = stepsize * w
     return w.to(u.dtype)
@@ -297,8 +308,7 @@ class IterateNoise(torch.nn.Module):
     ):
         super().__init__()
         _check_sigma_scale(sigma, scale)
-        self.sigma = float(sigma)
-        self.scale = scale
+        self._sigma, self._scale = float(sigma), scale
         self.rng = check_rng(rng, "IterateNoise")
         self._replay: list | None = (
             None  # draws shared by the passes of a shared_noise block
@@ -320,10 +330,31 @@ class IterateNoise(torch.nn.Module):
             self._replay.append(draw)
         return draw
 
+    # the settings are checked when set, so that the per-iteration path need not check them
+    @property
+    def sigma(self) -> float:
+        r"""Noise level :math:`\sigma \geq 0` (settable, checked)."""
+        return self._sigma
+
+    @sigma.setter
+    def sigma(self, value):
+        _check_sigma_scale(value, "iterate")
+        self._sigma = float(value)
+
+    @property
+    def scale(self) -> str:
+        r"""Scale rule (settable, checked)."""
+        return self._scale
+
+    @scale.setter
+    def scale(self, value):
+        _check_sigma_scale(0.0, value)
+        self._scale = value
+
     @property
     def noise_on(self) -> bool:
         """``True`` when the next forward pass draws noise (``self.training and self.sigma > 0``)."""
-        return bool(self.training and self.sigma > 0)
+        return bool(self.training and self._sigma > 0)
 
     def forward(self, u: torch.Tensor, stepsize=1.0) -> torch.Tensor:
         r"""The data step's output with the noise, :math:`u - e` (``u`` itself when the noise is off).
@@ -334,14 +365,16 @@ class IterateNoise(torch.nn.Module):
         """
         if not self.noise_on:
             return u
-        e = jitter_noise(u, self.sigma, self.scale, stepsize, draw=self._draw(u))
-        return u - e
+        return u - _noise(u, self._sigma, self._scale, stepsize, self._draw(u))
 
     # --- the three forward hooks (bound methods, so that copies of a model call their own copy)
     def _after_point(self, module, args, kwargs, output):
-        if self.noise_on:
-            return self(output, _cur_params(args, kwargs)["stepsize"])
-        return None
+        if not self.noise_on:
+            return None
+        gamma = _cur_params(args, kwargs)["stepsize"]
+        return output - _noise(
+            output, self._sigma, self._scale, gamma, self._draw(output)
+        )
 
     def _after_gradient(self, module, args, kwargs, output):
         # GD: the data step returns grad f(x); deepinv then moves x by -gamma * (grad g + grad f)
@@ -353,7 +386,7 @@ class IterateNoise(torch.nn.Module):
             u = x - gamma * output
         # gamma * (e / gamma) = e: under "iterate" gamma gets no gradient through the noise,
         # under "relative"/"absolute" it gets the paper's gradient through gamma * w
-        e = jitter_noise(u, self.sigma, self.scale, gamma, draw=self._draw(u))
+        e = _noise(u, self._sigma, self._scale, gamma, self._draw(u))
         return output + e / gamma
 
     def _before_dual_prior(self, module, args, kwargs):
@@ -364,7 +397,7 @@ class IterateNoise(torch.nn.Module):
         tau = _cur_params(args, kwargs)["stepsize"]
         with torch.no_grad():
             u = x - tau * w
-        e = jitter_noise(u, self.sigma, self.scale, tau, draw=self._draw(u))
+        e = _noise(u, self._sigma, self._scale, tau, self._draw(u))
         return (x, w + e / tau, *rest), kwargs
 
     def extra_repr(self) -> str:
@@ -524,6 +557,10 @@ class JitterPGDIteration(_WithHook, PGDIteration):
     """
 
 
+# the named iterators and the deepinv iterators strip_jitter turns them back into
+_PLAIN = {JitterGDIteration: GDIteration, JitterPGDIteration: PGDIteration}
+
+
 def _optimizers(model: torch.nn.Module):
     from deepinv.optim import BaseOptim
 
@@ -635,11 +672,9 @@ def strip_jitter(model: torch.nn.Module) -> torch.nn.Module:
         if it is None:
             continue
         _detach(it)
-        plain = {JitterGDIteration: GDIteration, JitterPGDIteration: PGDIteration}
-        if type(it) in plain:
-            new = plain[type(it)](
-                g_first=it.g_first, cost_fn=it.cost_fn, has_cost=it.has_cost
-            )
+        plain = _PLAIN.get(type(it))
+        if plain is not None:
+            new = plain(g_first=it.g_first, cost_fn=it.cost_fn, has_cost=it.has_cost)
             new.f_step, new.g_step = it.f_step, it.g_step
             new.train(it.training)
             fp.iterator = new

@@ -28,7 +28,7 @@ import torch
 
 from .._checks import check_number, check_rng
 from ..optim.jitter import SCALES, jitterize
-from ..robustness.attacks import pgd_attack
+from ..robustness.attacks import MAX_BUDGET, pgd_attack
 
 __all__ = [
     "TRAINING_MODES",
@@ -259,7 +259,7 @@ class MeasurementAttack(TrainingPerturbation):
         relative: bool = False,
     ):
         super().__init__(None)
-        self.eps = check_number(eps, "attack_eps", low=0, strict=True, high=1e18)
+        self.eps = check_number(eps, "attack_eps", low=0, strict=True, high=MAX_BUDGET)
         self.steps = check_number(steps, "attack_steps", low=1, integer=True)
         if step_size is not None:
             step_size = check_number(step_size, "attack_step_size", low=0, strict=True)

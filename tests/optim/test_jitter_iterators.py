@@ -438,6 +438,22 @@ def test_strip_jitter_replaces_the_named_iterators(data):
     assert torch.equal(model.train()(y, physics), model(y, physics))
 
 
+def test_strip_jitter_keeps_the_named_iterators_settings(data):
+    # a stripped JitterPGDIteration(g_first=True) is deepinv's g_first PGD, bit for bit
+    _, y, physics = data
+    torch.manual_seed(0)
+    ref = build(ALGORITHMS[2])  # PGD, g_first (RED prior)
+    model = copy.deepcopy(ref)
+    it = model.fixed_point.iterator
+    named = JitterPGDIteration(sigma=0.3, g_first=True)
+    named.f_step, named.g_step = it.f_step, it.g_step
+    model.fixed_point.iterator = named
+    strip_jitter(model)
+    plain = model.fixed_point.iterator
+    assert type(plain) is dinv.optim.PGDIteration and plain.g_first
+    assert torch.equal(model.train()(y, physics), ref.train()(y, physics))
+
+
 def test_a_copied_model_owns_its_hook(data):
     _, y, physics = data
     model = jitterize(build(ALGORITHMS[1]), sigma=0.3).train()
@@ -479,6 +495,15 @@ def test_bad_inputs():
         jitter_noise(torch.ones(1, 2), 0.1, scale="max")
     with pytest.raises(ValueError, match="sigma"):
         IterateNoise(sigma=-1.0)
+    # the hook checks its settings when they are set (its per-iteration path does not)
+    hook = IterateNoise(sigma=0.1)
+    with pytest.raises(ValueError, match="sigma"):
+        hook.sigma = float("nan")
+    with pytest.raises(ValueError, match="scale"):
+        hook.scale = "max"
+    with pytest.raises(ValueError, match="sigma"):
+        JitterGDIteration().sigma = -0.5
+    assert (hook.sigma, hook.scale) == (0.1, "iterate")
 
 
 def test_defaults_are_pinned():
@@ -510,20 +535,20 @@ def test_the_noise_generator_advances_across_iterations_and_calls():
     seen = []
     model = build(ALGORITHMS[0])
     jitterize(model, sigma=0.3, rng=torch.Generator().manual_seed(1)).train()
-    real = jitter_noise.__globals__["jitter_noise"]
+    real = jitter_noise.__globals__["_noise"]  # the hook's per-iteration noise rule
 
     def spy(*args, **kwargs):
         e = real(*args, **kwargs)
         seen.append(e.detach() / e.detach().flatten().std())
         return e
 
-    jitter_noise.__globals__["jitter_noise"] = spy
+    jitter_noise.__globals__["_noise"] = spy
     try:
         y = torch.ones(1, 1, 8, 8)
         model(y, dinv.physics.Denoising())
         model(y, dinv.physics.Denoising())
     finally:
-        jitter_noise.__globals__["jitter_noise"] = real
+        jitter_noise.__globals__["_noise"] = real
     assert len(seen) == 2 * 4
     for i in range(len(seen)):
         for j in range(i):

@@ -117,3 +117,20 @@ def test_mri_attack_stays_on_sampled_kspace_even_if_the_model_reads_every_entry(
     assert torch.allclose(
         delta.flatten(1).norm(dim=1), torch.full((2,), 0.5), atol=1e-5
     )
+
+
+@pytest.mark.parametrize(
+    "eps,scale,relative",
+    [(2e18, 1.0, False), (1e-3, 1e30, True), (1e-3, float("inf"), True)],
+)
+def test_a_budget_above_the_limit_or_not_finite_is_refused(eps, scale, relative):
+    # its squared norm would overflow float32 and the perturbation become 0
+    model = lambda y, physics: y  # noqa: E731
+    y = torch.ones(2, 1, 4, 4)
+    y[1] *= scale
+    with pytest.raises(ValueError, match="too large"):
+        pgd_attack(model, None, y, y, eps=eps, steps=1, relative=relative)
+    with pytest.raises(ValueError, match="too large"):
+        pgd_attack(
+            model, None, y, torch.full_like(y, float("nan")), eps=1e-3, relative=True
+        )

@@ -386,4 +386,37 @@ def test_shared_noise_changes_nothing_with_one_call_per_step():
         shared = model(y, physics)
         again = model(y, physics)
     assert torch.equal(plain, shared) and torch.equal(shared, again)
-    assert not torch.equal(model(y, physics), model(y, physics))  # outside: fresh draws
+    # outside: fresh draws, the block's draws are not replayed
+    after = model(y, physics)
+    assert not torch.equal(after, shared) and not torch.equal(after, model(y, physics))
+
+
+def test_shared_noise_draws_afresh_where_the_shapes_differ():
+    # a call on a differently shaped measurement (another batch size) inside the block gets its
+    # own draws; the calls of the first shape still share theirs
+    from deepinv_jitter.optim.jitter import shared_noise
+
+    model = _model().train()
+    IterateJitter(0.3, rng=torch.Generator().manual_seed(0)).prepare(model)
+    physics = dinv.physics.Denoising()
+    y2, y3 = torch.rand(2, 1, 8, 8), torch.rand(3, 1, 8, 8)
+    with shared_noise(model):
+        a = model(y2, physics)
+        b = model(y3, physics)
+        c = model(y3, physics)
+    with torch.no_grad():
+        clean = model.eval()(y3, physics)
+    assert b.shape == y3.shape and not torch.equal(b, clean)  # noisy, right shape
+    assert torch.equal(b, c) and a.shape == y2.shape
+
+
+def test_measurement_noise_draws_from_its_own_generator():
+    # the seeded generator, not torch's global one: the draw does not depend on the global seed
+    y = torch.zeros(2, 1, 8, 8)
+    outs = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)
+        p = MeasurementNoise(0.1, rng=torch.Generator().manual_seed(3))
+        outs.append(p.perturb(None, y, None, None))
+    expected = 0.1 * torch.randn(y.shape, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], expected)
