@@ -117,21 +117,12 @@ def test_settings_that_would_not_run_are_refused(argv, words, capsys):
 
 
 def test_runs_record_the_sizes_the_data_gave_not_the_ones_asked(tmp_path):
-    segyio = pytest.importorskip("segyio")
-    import numpy as np
+    pytest.importorskip("segyio")
+    from segy_files import random_line
 
     from deepinv_jitter.tasks import get_task
 
-    section = np.random.default_rng(0).standard_normal((64, 96)).astype(np.float32)
-    path = tmp_path / "line.sgy"
-    spec = segyio.spec()
-    spec.format = 5
-    spec.samples = range(64)
-    spec.tracecount = 96
-    with segyio.create(str(path), spec) as f:
-        for i in range(96):
-            f.header[i] = {segyio.TraceField.TRACE_SEQUENCE_LINE: i + 1}
-            f.trace[i] = np.ascontiguousarray(section[:, i])
+    path = random_line(tmp_path / "line.sgy")
     task = get_task(
         "seismic", "smoke", data_root=path, img_size=(16, 16), n_train=1000, n_test=50
     )

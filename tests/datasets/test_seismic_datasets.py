@@ -161,23 +161,8 @@ except (
 ):  # an optional dependency: only the SEG-Y tests are skipped without it
     segyio = None
 needs_segyio = pytest.mark.skipif(segyio is None, reason="needs segyio")
-
-
-def write_segy(path, section):
-    """Write a (T, N) float32 section as a minimal 2-D post-stack SEG-Y (IEEE floats)."""
-    T, N = section.shape
-    spec = segyio.spec()
-    spec.format = 5
-    spec.samples = range(T)
-    spec.tracecount = N
-    with segyio.create(str(path), spec) as f:
-        for i in range(N):
-            f.header[i] = {
-                segyio.TraceField.TRACE_SEQUENCE_LINE: i + 1,
-                segyio.TraceField.CDP: i + 1,
-            }
-            f.trace[i] = np.ascontiguousarray(section[:, i], dtype=np.float32)
-        f.bin.update(hns=T, format=5)
+if segyio is not None:
+    from segy_files import write_line as write_segy
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from deepinv_jitter.cli import build_parser, main
 from deepinv_jitter.experiments.tasks import get_spec, get_task
 
 segyio = pytest.importorskip("segyio")
+from segy_files import write_cube, write_line  # noqa: E402
 
 # A suggestion in a reader's message is written "pass KEY=VALUE" (VALUE a Python literal).
 SUGGESTION = re.compile(r"\bpass (\w+)=('[^']*'|\([^()]*\)|[^\s,;]+)")
@@ -28,47 +29,24 @@ READERS = [
 
 def _write_cube(path, ilines, xlines, offsets=(1,), n_time=32, n_traces=None):
     """An inline-sorted cube of random samples; ``n_traces`` keeps only the first traces."""
-    spec = segyio.spec()
-    spec.format = 5
-    spec.samples = range(n_time)
-    spec.ilines, spec.xlines, spec.offsets = ilines, xlines, offsets
-    spec.sorting = segyio.TraceSortingFormat.INLINE_SORTING
     rng = np.random.default_rng(0)
-    with segyio.create(str(path), spec) as f:
-        n = 0
-        for il in ilines:
-            for xl in xlines:
-                for off in offsets:
-                    f.header[n] = {
-                        segyio.TraceField.INLINE_3D: il,
-                        segyio.TraceField.CROSSLINE_3D: xl,
-                        segyio.TraceField.offset: off,
-                        segyio.TraceField.CDP: 1000 * il + xl,
-                    }
-                    f.trace[n] = rng.standard_normal(n_time).astype(np.float32)
-                    n += 1
+    values = {
+        (il, xl, off): rng.standard_normal(n_time).astype(np.float32)
+        for il in ilines
+        for xl in xlines
+        for off in offsets
+    }
+    write_cube(path, ilines, xlines, offsets, n_time, values)
     if n_traces is not None:  # a transfer cut after n_traces whole traces
         data = path.read_bytes()
         path.write_bytes(data[: 3600 + n_traces * (240 + 4 * n_time)])
     return path
 
 
-def _write_line(path, section):
-    spec = segyio.spec()
-    spec.format = 5
-    spec.samples = range(section.shape[0])
-    spec.tracecount = section.shape[1]
-    with segyio.create(str(path), spec) as f:
-        for i in range(section.shape[1]):
-            f.header[i] = {segyio.TraceField.TRACE_SEQUENCE_LINE: i + 1}
-            f.trace[i] = np.ascontiguousarray(section[:, i], dtype=np.float32)
-    return path
-
-
 def _garbage_line(path):
     section = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
     section.reshape(-1)[::20] = 1e30  # 5 % of the samples
-    return _write_line(path, section)
+    return write_line(path, section)
 
 
 def _small_fastmri(folder):

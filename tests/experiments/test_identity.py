@@ -89,19 +89,10 @@ def test_settings_ignored_for_a_mode_do_not_change_its_training(mode, tmp_path):
 
 
 def _segy_line(path, seed):
-    segyio = pytest.importorskip("segyio")
-    import numpy as np
+    pytest.importorskip("segyio")
+    from segy_files import random_line
 
-    section = np.random.default_rng(seed).standard_normal((64, 96)).astype(np.float32)
-    spec = segyio.spec()
-    spec.format = 5
-    spec.samples = range(section.shape[0])
-    spec.tracecount = section.shape[1]
-    with segyio.create(str(path), spec) as f:
-        for i in range(section.shape[1]):
-            f.header[i] = {segyio.TraceField.TRACE_SEQUENCE_LINE: i + 1}
-            f.trace[i] = np.ascontiguousarray(section[:, i], dtype=np.float32)
-    return path
+    return random_line(path, seed=seed)
 
 
 def _segy_task(path):
