@@ -253,8 +253,8 @@ plt.show()
 # What the curves say
 # -------------------
 #
-# From the run that built this page (seed 0, 1024 test signals; the oracle scores 24.24 dB in
-# distribution, the untrained network 14.01 dB):
+# From the run that built this page (0.3.0, seed 0, 1024 test signals, a 2-core CPU; the oracle
+# scores 24.24 dB in distribution, the untrained network 14.01 dB):
 #
 # - **Few training pairs: SGD jittering generalises, MSE does not.** With 16 pairs MSE training
 #   interpolates them (train-test gap 69.7 dB) and ends *below* the untrained network, which
